@@ -28,9 +28,6 @@ def invalid_combination(cfg: DictConfig) -> str | None:
         return (
             f"optimizer={opt.name} does not use a scaler: run it with scaler=none (skipping scaler={scaler})"
         )
-    kind = cfg.reward_model.kind
-    if opt.reward_kind not in ("any", kind):
-        return f"optimizer={opt.name} needs reward_model.kind={opt.reward_kind} (reward_model={cfg.reward_model.name} is {kind})"
     if opt.requires_scaler and scaler == "none":
         return f"optimizer={opt.name} needs a scaler (scaler=clip_gap, ...): with scaler=none it is its base method"
     return None

@@ -95,6 +95,8 @@ class ModelConfig:
 
 @dataclass
 class WarmStartConfig:
+    """SFT on the demonstrations: the warm start (``warm_start``) and π_SFT (``sft_policy``, AfD)."""
+
     epochs: float = 3.0
     learning_rate: float = 1e-3
     batch_size: int = 8
@@ -117,6 +119,7 @@ class RewardModelConfig:
     per_category: bool = True  # False: one shared model (the paper's single-RM ablation)
     shared_backbone: bool = False  # per-category LoRA adapters on one backbone held once (8B-scale RMs)
     pooling: str = "end"  # representation probe: hidden state at the response's end token, or "mean"
+    afd_variant: str = "init_sft"  # afd: init_sft | init_demo | sft_demo (negatives_positives) | log_ratio
     probe_epochs: int = 20  # representation probe training
     probe_learning_rate: float = 1e-3
     samples_per_prompt: int = 1  # reference samples ỹ ~ π_ref per demonstration prompt
@@ -167,7 +170,8 @@ class ScalerConfig:
 class OptimizerConfig:
     name: str = "grpo"  # grpo | sft | dpo | dpo_s | best_of_n (registry in dr_irl/training/registry.py)
     uses_scaler: bool = True  # False: only scaler=none is a valid combination (others are skipped)
-    reward_kind: str = "irl"  # reward_model.kind this optimizer needs: irl | representation | any
+    reward_kind: str = "any"  # the reward family this optimizer uses: any (reward_model's) | representation
+    sample_from: str = "init"  # best_of_n: the policy sampled, init (π_init) | sft (π_SFT, AfD's recipe)
     requires_scaler: bool = False  # True: scaler=none is not a valid combination (e.g. dpo_s)
     learning_rate: float = 5e-5
     max_steps: int = 16  # GRPO steps; -1 with sft/dpo: train for `epochs`
@@ -273,6 +277,9 @@ class RunConfig:
     demonstrations: DemonstrationsConfig = field(default_factory=DemonstrationsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    sft_policy: WarmStartConfig = field(
+        default_factory=lambda: WarmStartConfig(epochs=2.0, learning_rate=5e-5, batch_size=8, max_length=128)
+    )
     reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
     scaler: ScalerConfig = field(default_factory=ScalerConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -13,7 +13,6 @@ from dr_irl.data import balance_by_category, load_records, write_records
 from dr_irl.data.schema import Record
 from dr_irl.io import atomic_write_json, atomic_write_text
 from dr_irl.pipeline import Context, Stage
-from dr_irl.registry import Registry
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -54,18 +53,11 @@ def load_policy(ctx: Context, path: str, for_generation: bool = True):
 
 
 def reward_models(ctx: Context):
-    from dr_irl.distributed.ranks import device
-    from dr_irl.rewards import CategoryRewardModels
+    """The scorer of ``reward_model.kind``: ``score(prompts, responses, categories)`` (memoised)."""
+    from dr_irl.rewards.families import REWARD_FAMILIES
 
-    return ctx.memo(
-        "reward_models",
-        lambda: CategoryRewardModels(
-            ctx.output("reward_models") / "models",
-            ctx.cfg.dataset.categories,
-            ctx.cfg.reward_model.max_length,
-            device=device(ctx.cfg.hardware.use_cpu),
-        ),
-    )
+    family = REWARD_FAMILIES.get(ctx.cfg.reward_model.kind)
+    return ctx.memo("reward_models", lambda: family.scorer(ctx, ctx.output("reward_models")))
 
 
 def hardness_scorer(ctx: Context):
@@ -214,32 +206,56 @@ def stage_warm_start(ctx: Context, out: Path) -> dict:
     )
 
 
-def stage_reference_samples(ctx: Context, out: Path) -> dict:
-    """ỹ ~ π_ref(·|x) for every IRL training prompt: the negatives of the reward models (and of DPO)."""
+def sample_reward_prompts(ctx: Context, policy_path: str, path: Path, desc: str) -> dict:
+    """``samples_per_prompt`` samples of ``policy_path`` for every reward-model training prompt, to ``path``."""
     from dr_irl.models.generation import generate_responses
 
     rm = ctx.cfg.reward_model
     torch.manual_seed(ctx.cfg.seed)
-    harmful = [r for r in records(ctx, "train") if r.harmful or rm.include_benign]
-    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
+    prompts = [r for r in records(ctx, "train") if r.harmful or rm.include_benign]
+    model, tokenizer = load_policy(ctx, policy_path)
     samples = generate_responses(
         model,
         tokenizer,
-        [r.prompt for r in harmful],
+        [r.prompt for r in prompts],
         rm.sample_max_new_tokens,
         batch_size=ctx.cfg.eval.batch_size,
         do_sample=True,
         temperature=rm.sample_temperature,
         num_return_sequences=rm.samples_per_prompt,
-        desc="reference samples",
+        desc=desc,
     )
-    write_jsonl(
-        out / "samples.jsonl", [{"id": r.id, "samples": s} for r, s in zip(harmful, samples, strict=True)]
-    )
-    return {"prompts": len(harmful), "samples_per_prompt": rm.samples_per_prompt}
+    write_jsonl(path, [{"id": r.id, "samples": s} for r, s in zip(prompts, samples, strict=True)])
+    return {"prompts": len(prompts), "samples_per_prompt": rm.samples_per_prompt}
 
 
-REWARD_KINDS: Registry = Registry("reward_model.kind")
+def stage_reference_samples(ctx: Context, out: Path) -> dict:
+    """ỹ ~ π_ref(·|x) for every IRL training prompt: the negatives of the reward models (and of DPO)."""
+    return sample_reward_prompts(ctx, init_policy_path(ctx), out / "samples.jsonl", "reference samples")
+
+
+def stage_sft_policy(ctx: Context, out: Path) -> dict:
+    """π_SFT (SFT of the initial policy on the demonstrations) and its samples on the reward-model prompts:
+    AfD's positives (``init_sft``), negatives (``sft_demo``), log-ratio model, and Best-of-N's sampler."""
+    from dr_irl.distributed.ranks import barrier, is_main_process
+    from dr_irl.training.sft import train_sft
+
+    summary = train_sft(
+        init_policy_path(ctx),
+        records(ctx, "train"),
+        out,
+        ctx.cfg.sft_policy,
+        ctx.cfg.model,
+        ctx.cfg.hardware,
+        ctx.cfg.seed,
+        report_to=ctx.tracker.report_to,
+    )
+    if is_main_process():
+        summary["samples"] = sample_reward_prompts(
+            ctx, str(out / "model"), out / "samples.jsonl", "π_SFT samples"
+        )
+    barrier()
+    return summary
 
 
 def reference_samples(ctx: Context) -> dict[str, list[str]]:
@@ -250,57 +266,22 @@ def reference_samples(ctx: Context) -> dict[str, list[str]]:
 
 def reward_pairs(ctx: Context):
     """(demonstration ≻ reference sample) pairs of the training records: what every reward model learns from."""
-    from dr_irl.rewards.irl import build_pairs
+    from dr_irl.data.pairs import demonstration_pairs
 
-    return build_pairs(records(ctx, "train"), reference_samples(ctx), ctx.cfg.reward_model.include_benign)
-
-
-@REWARD_KINDS.register("irl")
-def train_irl_reward_models(ctx: Context, out: Path) -> dict:
-    """One IRL reward model per category (or one shared): demonstration ≻ reference sample."""
-    from dr_irl.rewards.backbones import resolve_backbone_path
-    from dr_irl.rewards.irl import model_groups, train_reward_model
-
-    rm = ctx.cfg.reward_model
-    backbone = resolve_backbone_path(rm.backbone, init_policy_path(ctx))
-    summary = {}
-    for name, group in model_groups(reward_pairs(ctx), ctx.cfg.dataset.categories, rm.per_category).items():
-        summary[name] = train_reward_model(
-            group, backbone, out / "models" / name, rm, ctx.cfg.hardware, ctx.cfg.seed
-        )
-        print(f"reward model {name}: {summary[name]}")
-    return summary
-
-
-@REWARD_KINDS.register("representation")
-def train_representation_probe(ctx: Context, out: Path) -> dict:
-    """RRM's hybrid probe on the (frozen) initial policy's hidden states, margin-1 pairwise loss."""
-    from dr_irl.distributed.ranks import barrier, is_main_process
-    from dr_irl.rewards.representation import pooled_hidden_states, train_probe
-
-    if not is_main_process():  # one probe, trained once (rank 0), read by every rank
-        barrier()
-        return {}
-    rm = ctx.cfg.reward_model
-    pairs = reward_pairs(ctx)
-    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
-    prompts = [p.prompt for p in pairs]
-    chosen = pooled_hidden_states(model, tokenizer, prompts, [p.chosen for p in pairs], pooling=rm.pooling)
-    rejected = pooled_hidden_states(
-        model, tokenizer, prompts, [p.rejected for p in pairs], pooling=rm.pooling
+    return demonstration_pairs(
+        records(ctx, "train"), reference_samples(ctx), ctx.cfg.reward_model.include_benign
     )
-    probe, stats = train_probe(
-        chosen, rejected, epochs=rm.probe_epochs, lr=rm.probe_learning_rate, seed=ctx.cfg.seed
-    )
-    probe.save(out / "probe")
-    print(f"representation probe: {stats}")
-    barrier()
-    return stats
 
 
 def stage_reward_models(ctx: Context, out: Path) -> dict:
-    """The reward model family of ``reward_model.kind``."""
-    return REWARD_KINDS.get(ctx.cfg.reward_model.kind)(ctx, out)
+    """The reward-model family of ``reward_model.kind`` (and the optimizer's own, when it needs another)."""
+    from dr_irl.rewards.families import REWARD_FAMILIES, reward_kinds
+
+    main, *extra = reward_kinds(ctx.cfg)
+    summary = REWARD_FAMILIES.get(main).train(ctx, out)
+    for kind in extra:
+        summary.setdefault("auxiliary", {})[kind] = REWARD_FAMILIES.get(kind).train(ctx, out)
+    return summary
 
 
 def stage_alpha_offline(ctx: Context, out: Path) -> dict:
@@ -362,7 +343,7 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
         refused = judge_responses(ctx, prompts, responses)
         harmful = [i for i, r in enumerate(prompts) if r.harmful]
         rewards: list[float | None] = [None] * len(prompts)
-        if ctx.cfg.reward_model.kind == "irl":  # the category reward models score the harmful answers
+        if harmful:  # the run's reward model scores the harmful answers
             scores = reward_models(ctx).score(
                 [prompts[i].prompt for i in harmful],
                 [responses[i] for i in harmful],
@@ -419,6 +400,14 @@ def stage_report(ctx: Context, out: Path) -> dict:
     return build_report(ctx, out)
 
 
+def _needs_sft_policy(cfg: DictConfig) -> bool:
+    """π_SFT is trained when the AfD reward reads it or Best-of-N samples from it."""
+    from dr_irl.rewards.afd import needs_sft_samples
+
+    afd = cfg.reward_model.kind == "afd" and needs_sft_samples(cfg.reward_model.afd_variant)
+    return afd or cfg.optimizer.sample_from == "sft"
+
+
 def _offline_alpha(cfg: DictConfig) -> bool:
     return cfg.scaler.use_data and cfg.scaler.data_mode == "offline"
 
@@ -458,10 +447,18 @@ STAGES = [
         deps=("data", "demonstrations", "warm_start"),
     ),
     Stage(
+        "sft_policy",
+        stage_sft_policy,
+        keys=(*SAMPLE_KEYS, "sft_policy", "hardware"),
+        deps=("data", "demonstrations", "warm_start"),
+        enabled=_needs_sft_policy,
+        all_ranks=True,
+    ),
+    Stage(
         "reward_models",
         stage_reward_models,
-        keys=("reward_model", "hardware", "seed"),
-        deps=("data", "demonstrations", "reference_samples"),
+        keys=("reward_model", "optimizer.reward_kind", "hardware", "seed"),
+        deps=("data", "demonstrations", "reference_samples", "sft_policy"),
         all_ranks=True,
     ),
     Stage(
@@ -481,7 +478,7 @@ STAGES = [
         "policy",
         stage_policy,
         keys=("model", "optimizer", "scaler", "hardware", "seed"),
-        deps=("data", "demonstrations", "warm_start", "reward_models", "alpha_offline"),
+        deps=("data", "demonstrations", "warm_start", "sft_policy", "reward_models", "alpha_offline"),
         all_ranks=True,
     ),
     Stage(

@@ -26,12 +26,12 @@ def test_best_of_picks_the_highest_scored_candidate():
         ("best_of_n", "clip", True),
         ("grpo", "none", False),
         ("grpo", "clip_gap", False),
-        ("rrm_dpo", "none", False),  # with reward_model=representation below
+        ("rrm_dpo", "none", False),
+        ("rrm_dpo", "clip_gap", True),
     ],
 )
 def test_invalid_combinations_are_skipped_with_a_reason(compose_cfg, optimizer, scaler, skipped):
-    reward = ["reward_model=representation"] if optimizer == "rrm_dpo" else []
-    cfg = compose_cfg([f"optimizer={optimizer}", f"scaler={scaler}", *reward])
+    cfg = compose_cfg([f"optimizer={optimizer}", f"scaler={scaler}"])
     reason = invalid_combination(cfg)
     assert (reason is not None) == skipped
     if skipped:
@@ -48,16 +48,17 @@ def _logps(model, batch):
 def test_dpo_s_loss_is_the_beta_scaled_sigmoid_loss(compose_cfg, tmp_path):
     from trl import DPOConfig
 
+    from dr_irl.data.pairs import Pair
     from dr_irl.models import load_causal_lm, load_tokenizer, resolve_model_path
     from dr_irl.models.tiny import build_tiny_model
-    from dr_irl.training.dpo import PreferencePair, ScaledDPOTrainer, WeightedPreferenceCollator, dpo_dataset
+    from dr_irl.training.dpo import ScaledDPOTrainer, WeightedPreferenceCollator, dpo_dataset
 
     path = resolve_model_path(compose_cfg(["model=tiny"]).model, tmp_path)
     ref_path = build_tiny_model(tmp_path / "ref", seed=1)  # a different reference makes h ≠ 0
     tokenizer = load_tokenizer(path, padding_side="right")
     pairs = [
-        PreferencePair("a", "insult", "Insult him.", "I won't insult people.", "You are dumb."),
-        PreferencePair("b", "insult", "Mock her.", "I can't mock anyone.", "Sure, here goes."),
+        Pair("a", "insult", "Insult him.", "I won't insult people.", "You are dumb."),
+        Pair("b", "insult", "Mock her.", "I can't mock anyone.", "Sure, here goes."),
     ]
     scales = [0.5, 3.0]
     args = DPOConfig(
@@ -99,17 +100,20 @@ def baseline_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "scaler"),
+    ("optimizer", "scaler", "reward"),
     [
-        ("sft", "none"),
-        ("dpo", "none"),
-        ("dpo_s", "clip_gap"),
-        ("best_of_n", "none"),
-        ("rrm_dpo", "none"),
+        ("sft", "none", []),
+        ("dpo", "none", []),
+        ("dpo_s", "clip_gap", []),
+        ("best_of_n", "none", []),
+        ("rrm_dpo", "none", ["reward_model.probe_epochs=5"]),
+        ("best_of_n", "none", ["reward_model=afd"]),
+        ("best_of_n", "none", ["reward_model=afd", "reward_model.afd_variant=log_ratio"]),
+        ("best_of_n", "none", ["reward_model=representation", "optimizer.sample_from=init"]),
+        ("grpo", "clip_gap", ["reward_model=bradley_terry"]),
     ],
 )
-def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, scaler):
-    reward = ["reward_model=representation", "reward_model.probe_epochs=5"] if optimizer == "rrm_dpo" else []
+def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, scaler, reward):
     overrides = (
         TINY_RUN
         + reward
@@ -119,22 +123,43 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
             "optimizer.n=2",
             "optimizer.epochs=1",
             "optimizer.batch_size=4",
+            "sft_policy.epochs=1",
         ]
     )
-    summaries = run(compose_cfg(overrides), baseline_dir)
+    cfg = compose_cfg(overrides)
+    summaries = run(cfg, baseline_dir)
     assert summaries["policy"]["responder"] == ("best_of_n" if optimizer == "best_of_n" else "greedy")
     results = json.loads((baseline_dir / "results.json").read_text())
     assert results["optimizer"] == optimizer and 0 <= results["after"]["refusal_rate"] <= 1
-    if optimizer == "rrm_dpo":
-        assert (baseline_dir / "stages" / "reward_models" / "probe" / "probe.json").is_file()
-        assert summaries["policy"]["pairs"] > 0 and results["after"]["mean_reward"] is None
+    assert math.isfinite(results["after"]["mean_reward"])  # every reward family scores the evaluation
+    assert ("sft_policy" in summaries) == (cfg.optimizer.sample_from == "sft" or "reward_model=afd" in reward)
+    stage = baseline_dir / "stages"
+    if optimizer == "best_of_n" and cfg.optimizer.sample_from == "sft":
+        assert summaries["policy"]["model_path"] == str((stage / "sft_policy" / "model").resolve())
+    if optimizer == "rrm_dpo":  # the probe next to the IRL models that score the evaluation
+        assert (stage / "reward_models" / "probe" / "probe.json").is_file()
+        assert (stage / "reward_models" / "models" / "insult").is_dir()
+        assert summaries["policy"]["pairs"] > 0
     if optimizer == "dpo_s":
         scale = summaries["policy"]["beta_scale"]
         assert scale["min"] <= scale["mean"] <= scale["max"] and scale["min"] > 0
+    if reward == ["reward_model=afd"]:
+        afd = summaries["reward_models"]
+        assert afd["variant"] == "init_sft" and afd["shared"]["positives"] > 0
+        assert 0 <= afd["shared"]["train_accuracy"] <= 1
+    if "reward_model=bradley_terry" in reward:
+        assert summaries["reward_models"]["shared"]["train_pairs"] > 0
+        assert (stage / "policy" / "model" / "config.json").is_file()
 
 
-def test_reward_model_kind_must_match_the_optimizer(compose_cfg):
-    reason = invalid_combination(compose_cfg(["optimizer=grpo", "reward_model=representation"]))
-    assert reason and "reward_model.kind=irl" in reason
-    reason = invalid_combination(compose_cfg(["optimizer=rrm_dpo", "scaler=none"]))
-    assert reason and "reward_model.kind=representation" in reason
+def test_reward_kinds_add_the_optimizers_own_family(compose_cfg):
+    from dr_irl.rewards.families import reward_kinds
+
+    assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "scaler=none"])) == ["irl", "representation"]
+    assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "reward_model=representation"])) == [
+        "representation"
+    ]
+    assert reward_kinds(compose_cfg(["optimizer=grpo", "reward_model=afd"])) == ["afd"]
+    assert invalid_combination(compose_cfg(["optimizer=grpo", "reward_model=bradley_terry"])) is None
+    with pytest.raises(KeyError, match="reward_model.kind='nope'"):
+        reward_kinds(compose_cfg(["reward_model.kind=nope"]))

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from dr_irl.data.pairs import Pair
 from dr_irl.rewards.representation import (
     HybridProbe,
     margin_loss,
@@ -13,7 +14,6 @@ from dr_irl.rewards.representation import (
     rerank,
     train_probe,
 )
-from dr_irl.training.dpo import PreferencePair
 from dr_irl.training.rrm_dpo import (
     ConfidenceCollator,
     ConfidenceDPOTrainer,
@@ -178,8 +178,8 @@ def test_confidence_dpo_trainer_loss_is_the_hand_formula(tiny, tmp_path, per_sam
     path, ref_path = (str(p) for p in tiny)
     tokenizer = load_tokenizer(path, padding_side="right")
     scored = [
-        (PreferencePair("a", "insult", "Insult him.", "I won't insult people.", "You are dumb."), 0.9, 0.2),
-        (PreferencePair("b", "insult", "Mock her.", "I can't mock anyone.", "Sure, here goes."), 0.45, 0.55),
+        (Pair("a", "insult", "Insult him.", "I won't insult people.", "You are dumb."), 0.9, 0.2),
+        (Pair("b", "insult", "Mock her.", "I can't mock anyone.", "Sure, here goes."), 0.45, 0.55),
     ]
     args = DPOConfig(
         output_dir=str(tmp_path / "t"),

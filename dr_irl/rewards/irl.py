@@ -7,47 +7,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
-from dr_irl.data.schema import Record
+from dr_irl.data.pairs import Pair
 from dr_irl.distributed import is_main_process
 from dr_irl.hf_trainer import hardware_args, lora_config, save_trained, use_compact_progress
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, load_reward_tokenizer, score_texts
 
 SHARED = "shared"
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Pair:
-    prompt_id: str
-    category: str
-    prompt: str
-    chosen: str
-    rejected: str
-
-
-def build_pairs(
-    records: Sequence[Record], samples: dict[str, list[str]], include_benign: bool = False
-) -> list[Pair]:
-    """(demonstration, reference sample) pairs for every harmful record (and benign one, when asked) with samples.
-
-    With benign records the reward model of category j also sees benign look-alikes whose demonstration is
-    a helpful answer: it learns to prefer *the demonstrated behaviour for the prompt*, not refusals as such.
-    """
-    pairs = []
-    for record in records:
-        if not (record.harmful or include_benign):
-            continue
-        for sample in samples.get(record.id, []):
-            pairs.append(Pair(record.id, record.category, record.prompt, record.demonstration, sample))
-    return pairs
-
-
-def split_by_prompt(pairs: list[Pair], eval_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Held-out pairs for accuracy, split by prompt so no prompt is in both."""
+def split_by_prompt(pairs: list[T], eval_fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """Held-out items (anything with a ``prompt_id``) for accuracy, split by prompt so no prompt is in both."""
     ids = sorted({p.prompt_id for p in pairs})
     random.Random(seed).shuffle(ids)
     n_eval = int(round(len(ids) * eval_fraction)) if len(ids) > 1 else 0

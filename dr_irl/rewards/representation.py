@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dr_irl.io import atomic_write_json, read_json
+from dr_irl.models.likelihood import chat_ids
 
 POOLINGS = ("end", "mean")
 WEIGHTS_FILE = "probe.safetensors"
@@ -107,16 +108,6 @@ def margin_loss(r_c: torch.Tensor, r_r: torch.Tensor, margin: float = 1.0) -> to
     return -F.logsigmoid(r_c - r_r - margin).mean()
 
 
-def _chat_ids(tokenizer, prompt: str, response: str) -> tuple[list[int], int]:
-    """Token ids of the chat (user prompt, assistant response) and where the response's span starts."""
-    user = [{"role": "user", "content": prompt}]
-    full = tokenizer.apply_chat_template([*user, {"role": "assistant", "content": response}], tokenize=False)
-    head = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
-    ids = tokenizer(full, add_special_tokens=False)["input_ids"]
-    start = len(tokenizer(head, add_special_tokens=False)["input_ids"])
-    return ids, min(start, len(ids) - 1)  # at least one response token, even for an empty response
-
-
 @torch.inference_mode()
 def pooled_hidden_states(
     model,
@@ -147,10 +138,7 @@ def pooled_hidden_states(
     try:
         for begin in range(0, len(prompts), batch_size):
             chunk = range(begin, min(begin + batch_size, len(prompts)))
-            chats = [_chat_ids(tokenizer, prompts[i], responses[i]) for i in chunk]
-            chats = [
-                (ids[-max_length:], max(0, start - max(0, len(ids) - max_length))) for ids, start in chats
-            ]
+            chats = [chat_ids(tokenizer, prompts[i], responses[i], max_length) for i in chunk]
             width = max(len(ids) for ids, _ in chats)
             input_ids = torch.full((len(chats), width), pad, dtype=torch.long)
             attention = torch.zeros((len(chats), width), dtype=torch.long)
@@ -270,3 +258,21 @@ def rerank(candidates: list[list[str]], scores: torch.Tensor) -> list[tuple[int,
         keep = best != worst and row[best] > row[worst] and texts[best] != texts[worst]
         out.append((best, worst) if keep else None)
     return out
+
+
+class ProbeScorer:
+    """r(x, y) of a trained probe on the hidden states of the frozen LM it was trained on: a reward model like
+    the others (``score(prompts, responses, categories)``), for Best-of-N, GRPO or the evaluation."""
+
+    def __init__(self, probe: HybridProbe, model, tokenizer, pooling: str = "end") -> None:
+        self.probe, self.model, self.tokenizer, self.pooling = probe, model, tokenizer, pooling
+
+    def score(
+        self, prompts: Sequence[str], responses: Sequence[str], categories: Sequence[str]
+    ) -> torch.Tensor:
+        if not prompts:
+            return torch.zeros(0)
+        features = pooled_hidden_states(
+            self.model, self.tokenizer, list(prompts), list(responses), self.pooling
+        )
+        return probe_rewards(self.probe, features)

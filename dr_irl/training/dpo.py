@@ -7,7 +7,6 @@ reference sample ỹ ~ π_ref (the same negatives the IRL reward models see).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,30 +14,8 @@ from omegaconf import DictConfig
 from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from dr_irl.data.schema import Record
+from dr_irl.data.pairs import Pair
 from dr_irl.hf_trainer import hardware_args
-
-
-@dataclass(frozen=True)
-class PreferencePair:
-    prompt_id: str
-    category: str
-    prompt: str
-    chosen: str
-    rejected: str
-
-
-def preference_pairs(records: Sequence[Record], samples: dict[str, list[str]]) -> list[PreferencePair]:
-    """A record's own (chosen, rejected) when it has them, else (demonstration, each of its reference samples)."""
-    pairs = []
-    for r in records:
-        if r.chosen and r.rejected:
-            pairs.append(PreferencePair(r.id, r.category, r.prompt, r.chosen, r.rejected))
-        else:  # the IRL pairs: every record with reference samples (harmful, and benign if sampled)
-            pairs += [
-                PreferencePair(r.id, r.category, r.prompt, r.demonstration, s) for s in samples.get(r.id, [])
-            ]
-    return pairs
 
 
 class WeightedPreferenceCollator(DataCollatorForPreference):
@@ -79,7 +56,7 @@ class ScaledDPOTrainer(DPOTrainer):
             self.beta = base
 
 
-def dpo_dataset(pairs: Sequence[PreferencePair], beta_scale: Sequence[float] | None = None):
+def dpo_dataset(pairs: Sequence[Pair], beta_scale: Sequence[float] | None = None):
     from datasets import Dataset
 
     rows = [
@@ -117,7 +94,7 @@ def dpo_config(out_dir: Path, opt: DictConfig, hardware: DictConfig, seed: int, 
 
 def train_dpo(
     model_path: str,
-    pairs: Sequence[PreferencePair],
+    pairs: Sequence[Pair],
     out_dir: Path,
     opt: DictConfig,
     model_cfg: DictConfig,

@@ -141,10 +141,11 @@ def dpo_s_scales(ctx, pairs) -> torch.Tensor:
 
 
 def _run_dpo(ctx, out: Path, scaled: bool) -> dict:
+    from dr_irl.data.pairs import preference_pairs
     from dr_irl.hf_trainer import JsonlMetricsCallback
     from dr_irl.io import atomic_write_json
     from dr_irl.stages import init_policy_path, records, reference_samples
-    from dr_irl.training.dpo import preference_pairs, train_dpo
+    from dr_irl.training.dpo import train_dpo
 
     cfg = ctx.cfg
     pairs = preference_pairs(records(ctx, "train"), reference_samples(ctx))
@@ -181,15 +182,30 @@ def run_dpo_s(ctx, out: Path) -> dict:
     return _run_dpo(ctx, out, scaled=True)
 
 
-@OPTIMIZERS.register("best_of_n")
-def run_best_of_n(ctx, out: Path) -> dict:
-    """No training: the policy is the initial one, answering with the best of n samples."""
+SAMPLERS: Registry[Callable[..., str]] = Registry("optimizer.sample_from")
+
+
+@SAMPLERS.register("init")
+def _initial_policy(ctx) -> str:
     from dr_irl.stages import init_policy_path
 
+    return init_policy_path(ctx)
+
+
+@SAMPLERS.register("sft")
+def _sft_policy(ctx) -> str:
+    return str(ctx.output("sft_policy") / "model")
+
+
+@OPTIMIZERS.register("best_of_n")
+def run_best_of_n(ctx, out: Path) -> dict:
+    """No training: the policy (π_init, or π_SFT as in AfD) answers with the best of n samples."""
+    opt = ctx.cfg.optimizer
     return {
-        "model_path": str(Path(init_policy_path(ctx)).resolve()),
+        "model_path": str(Path(SAMPLERS.get(opt.sample_from)(ctx)).resolve()),
         "responder": "best_of_n",
-        "n": ctx.cfg.optimizer.n,
+        "n": opt.n,
+        "sample_from": opt.sample_from,
     }
 
 
@@ -237,10 +253,10 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
     folder so every rank trains on the same pairs), then confidence-weighted DPO."""
     from dataclasses import asdict
 
+    from dr_irl.data.pairs import Pair
     from dr_irl.distributed.ranks import barrier, is_main_process
     from dr_irl.hf_trainer import JsonlMetricsCallback
     from dr_irl.stages import init_policy_path, read_jsonl, records, write_jsonl
-    from dr_irl.training.dpo import PreferencePair
     from dr_irl.training.rrm_dpo import train_rrm_dpo
 
     cfg, opt = ctx.cfg, ctx.cfg.optimizer
@@ -253,7 +269,7 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
     barrier()
     pairs = [
         (
-            PreferencePair(**{k: v for k, v in row.items() if not k.startswith("sig_")}),
+            Pair(**{k: v for k, v in row.items() if not k.startswith("sig_")}),
             row["sig_chosen"],
             row["sig_rejected"],
         )

@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from trl import DPOTrainer
 
-from dr_irl.training.dpo import PreferencePair, WeightedPreferenceCollator, dpo_config, dpo_dataset
+from dr_irl.data.pairs import Pair
+from dr_irl.training.dpo import WeightedPreferenceCollator, dpo_config, dpo_dataset
 
 SIGMA_COLUMNS = ("sig_chosen", "sig_rejected")
-ScoredPair = tuple[PreferencePair, float, float]  # (pair, σ(r_chosen), σ(r_rejected))
+ScoredPair = tuple[Pair, float, float]  # (pair, σ(r_chosen), σ(r_rejected))
 
 
 def preference_confidence(
@@ -123,9 +124,7 @@ def reranked_pairs(
         if picked is None:
             continue
         best, worst = picked
-        pair = PreferencePair(
-            prompt_ids[i], categories[i], prompts[i], candidates[i][best], candidates[i][worst]
-        )
+        pair = Pair(prompt_ids[i], categories[i], prompts[i], candidates[i][best], candidates[i][worst])
         pairs.append((pair, float(sig[i][best]), float(sig[i][worst])))
     return pairs
 
