@@ -107,6 +107,8 @@ def test_response_logprobs_and_the_log_ratio_reward_by_hand(tiny_pair):
     expected = [
         h - _hand_logprob(init, tokenizer, p, r) for h, p, r in zip(hand, prompts, responses, strict=True)
     ]
-    assert scorer.score(prompts, responses, ["insult", "insult"]).tolist() == pytest.approx(expected, rel=1e-4)
+    assert scorer.score(prompts, responses, ["insult", "insult"]).tolist() == pytest.approx(
+        expected, rel=1e-4
+    )
     same = LogRatioScorer(sft_path, sft_path)  # π_SFT = π_init: no preference at all
     assert same.score(prompts, responses, ["insult"] * 2).abs().max().item() < 1e-5
