@@ -181,6 +181,8 @@ class OptimizerConfig:
     n: int = 8  # best_of_n: samples per prompt; rrm_dpo: samples re-ranked per prompt
     confidence_a: float = 7.5  # rrm_dpo: a of the preference confidence γ
     confidence_per_sample: bool = False  # rrm_dpo: γ per pair instead of per batch
+    probe_updates: int = 0  # rrm_dpo: online probe updates on the current policy (training split in rounds)
+    probe_update_epochs: int = 5  # rrm_dpo: probe epochs per online update
     include_benign: bool = True  # grpo: benign look-alikes among the training prompts (guards over-refusal)
     prompts_per_step: int = 2
     num_generations: int = 4

@@ -127,6 +127,60 @@ def test_train_probe_separates_linearly_separable_features():
     assert (probe_rewards(probe, chosen) > probe_rewards(probe, rejected)).all()
 
 
+def test_train_probe_continues_from_an_initial_probe():
+    torch.manual_seed(0)
+    chosen, rejected = torch.randn(16, 2, 4) + 1.0, torch.randn(16, 2, 4)
+    first, _ = train_probe(chosen, rejected, epochs=5, lr=1e-2, seed=0)
+    same, _ = train_probe(
+        chosen * 10, rejected * 10, epochs=0, seed=3, init=first
+    )  # keeps its standardisation
+    for key, value in first.state_dict().items():
+        assert torch.equal(same.state_dict()[key], value), key
+    updated, stats = train_probe(chosen, rejected, epochs=5, lr=1e-2, seed=0, init=first)
+    assert not torch.equal(updated.weight, first.weight) and stats["epochs"] == 5
+
+
+def test_round_config_shares_out_epochs_and_steps(compose_cfg):
+    from dr_irl.training.rrm_dpo import round_config
+
+    opt = compose_cfg(["optimizer=rrm_dpo", "optimizer.epochs=3", "optimizer.max_steps=5"]).optimizer
+    per_round = round_config(opt, 2)
+    assert per_round.epochs == 1.5 and per_round.max_steps == 3 and opt.epochs == 3
+    assert round_config(compose_cfg(["optimizer=rrm_dpo"]).optimizer, 4).max_steps == -1
+
+
+def test_online_probe_update_runs_in_rounds_end_to_end(compose_cfg, tmp_path):
+    import json
+
+    from dr_irl.cli import run
+    from tests.conftest import TINY_RUN
+
+    overrides = [
+        *TINY_RUN,
+        "optimizer=rrm_dpo",
+        "scaler=none",
+        "reward_model=representation",
+        "reward_model.probe_epochs=3",
+        "optimizer.n=3",
+        "optimizer.batch_size=4",
+        "optimizer.probe_updates=1",
+        "optimizer.probe_update_epochs=2",
+    ]
+    summaries = run(compose_cfg(overrides), tmp_path)
+    policy = summaries["policy"]
+    assert len(policy["rounds"]) == 2 and "probe_update" not in policy["rounds"][0]
+    update = policy["rounds"][1]["probe_update"]
+    assert 0 <= update["accuracy_before"] <= 1 and 0 <= update["accuracy_after"] <= 1
+    stage = tmp_path / "stages" / "policy"
+    assert (stage / "pairs.jsonl").is_file() and (stage / "pairs_round1.jsonl").is_file()
+    assert (stage / "probes" / "round1" / "probe.json").is_file()
+    assert (stage / "model" / "config.json").is_file() and not (stage / "rounds" / "0").exists()
+    candidates = [json.loads(line) for line in (stage / "candidates.jsonl").read_text().splitlines()]
+    texts = {c for row in candidates for c in row["candidates"]}
+    rows = [json.loads(line) for line in (stage / "pairs_round1.jsonl").read_text().splitlines()]
+    assert rows and all(r["chosen"] in texts and r["rejected"] in texts for r in rows)  # the same candidates
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from dr_irl.models.tiny import build_tiny_model

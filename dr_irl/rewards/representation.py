@@ -197,11 +197,13 @@ def train_probe(
     margin: float = 1.0,
     weight_decay: float = 0.0,
     normalize: bool = True,
+    init: HybridProbe | None = None,
 ) -> tuple[HybridProbe, dict]:
     """Fit a :class:`HybridProbe` on pooled features of (chosen, rejected) pairs, [N, L, H] each, with Adam.
 
-    ``normalize``: standardise with the mean/std of all training features (chosen and rejected). Returns the probe
-    (eval mode, CPU) and stats: the final margin loss and pairwise accuracy (r_c > r_r) on the training pairs.
+    ``normalize``: standardise with the mean/std of all training features (chosen and rejected). ``init``: continue
+    from that probe's weights and standardisation (the online update; ``normalize`` is then ignored). Returns the
+    probe (eval mode, CPU) and stats: the final margin loss and pairwise accuracy (r_c > r_r) on the training pairs.
     """
     if features_chosen.shape != features_rejected.shape or features_chosen.dim() != 3:
         raise ValueError(
@@ -214,7 +216,9 @@ def train_probe(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         probe = HybridProbe(num_layers, hidden)
-    if normalize:
+    if init is not None:
+        probe.load_state_dict({k: v.detach().cpu() for k, v in init.state_dict().items()})
+    elif normalize:
         probe.set_normalization(torch.cat([chosen, rejected]))
     optimizer = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)

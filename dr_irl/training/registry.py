@@ -209,83 +209,9 @@ def run_best_of_n(ctx, out: Path) -> dict:
     }
 
 
-def rrm_pairs(ctx, prompts) -> list:
-    """n samples per prompt from the initial policy, re-ranked by the frozen probe: (pair, σ(r_c), σ(r_r))."""
-    from dr_irl.models.generation import generate_responses
-    from dr_irl.rewards.representation import HybridProbe, pooled_hidden_states, probe_rewards
-    from dr_irl.stages import init_policy_path, load_policy
-    from dr_irl.training.rrm_dpo import reranked_pairs
-
-    cfg, opt = ctx.cfg, ctx.cfg.optimizer
-    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
-    torch.manual_seed(cfg.seed)
-    candidates = generate_responses(
-        model,
-        tokenizer,
-        [r.prompt for r in prompts],
-        opt.max_completion_length,
-        batch_size=max(1, cfg.eval.batch_size // opt.n),
-        do_sample=True,
-        temperature=opt.temperature,
-        num_return_sequences=opt.n,
-        desc="rrm samples",
-    )
-    probe = HybridProbe.load(ctx.output("reward_models") / "probe")
-    features = pooled_hidden_states(
-        model,
-        tokenizer,
-        [r.prompt for r in prompts for _ in range(opt.n)],
-        [c for cs in candidates for c in cs],
-        pooling=cfg.reward_model.pooling,
-    )
-    return reranked_pairs(
-        [r.id for r in prompts],
-        [r.category for r in prompts],
-        [r.prompt for r in prompts],
-        candidates,
-        probe_rewards(probe, features),
-    )
-
-
 @OPTIMIZERS.register("rrm_dpo")
 def run_rrm_dpo(ctx, out: Path) -> dict:
-    """RRM: n samples per prompt once, re-ranked by the frozen probe (on rank 0, shared through the stage
-    folder so every rank trains on the same pairs), then confidence-weighted DPO."""
-    from dataclasses import asdict
+    """RRM: re-ranking by the representation probe (optionally updated online), confidence-weighted DPO."""
+    from dr_irl.training.rrm_dpo import run_rrm_dpo as run
 
-    from dr_irl.data.pairs import Pair
-    from dr_irl.distributed.ranks import barrier, is_main_process
-    from dr_irl.hf_trainer import JsonlMetricsCallback
-    from dr_irl.stages import init_policy_path, read_jsonl, records, write_jsonl
-    from dr_irl.training.rrm_dpo import train_rrm_dpo
-
-    cfg, opt = ctx.cfg, ctx.cfg.optimizer
-    prompts = [r for r in records(ctx, "train") if r.harmful or cfg.reward_model.include_benign]
-    if is_main_process():
-        write_jsonl(
-            out / "pairs.jsonl",
-            [{**asdict(p), "sig_chosen": c, "sig_rejected": r} for p, c, r in rrm_pairs(ctx, prompts)],
-        )
-    barrier()
-    pairs = [
-        (
-            Pair(**{k: v for k, v in row.items() if not k.startswith("sig_")}),
-            row["sig_chosen"],
-            row["sig_rejected"],
-        )
-        for row in read_jsonl(out / "pairs.jsonl")
-    ]
-    summary = train_rrm_dpo(
-        init_policy_path(ctx),
-        pairs,
-        out,
-        opt,
-        cfg.model,
-        cfg.hardware,
-        cfg.seed,
-        per_sample=opt.confidence_per_sample,
-        a=opt.confidence_a,
-        report_to=ctx.tracker.report_to,
-        callbacks=[JsonlMetricsCallback(out / "train_log.jsonl")],
-    )
-    return {**summary, "prompts": len(prompts), "model_path": "model", "responder": "greedy"}
+    return {**run(ctx, out), "model_path": "model", "responder": "greedy"}

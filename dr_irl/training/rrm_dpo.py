@@ -5,8 +5,12 @@
 (log π/π_ref of chosen − of rejected). σ(r_c), σ(r_r) are the frozen probe's, precomputed per pair as the dataset
 columns ``sig_chosen`` and ``sig_rejected``.
 
-TODO (not implemented): the paper's optional online update of the probe on the policy's current hidden states;
-the probe stays the one trained before DPO, so σ(r) is fixed per pair.
+Online probe update (``optimizer.probe_updates = K``, the paper's option): training is split into K + 1 rounds
+(``epochs`` and ``max_steps`` shared out); after each round but the last the probe continues training on the
+*current* policy's hidden states of its own training pairs (demonstration ≻ reference sample), then re-scores the
+same N candidates (no new sampling) on those hidden states, re-ranks them and recomputes σ(r); the next round
+continues from the current policy, the reference staying π_init. Each update logs the probe's pairwise accuracy
+on the current hidden states before it (how stale the probe had become) and after it.
 """
 
 from __future__ import annotations
@@ -148,20 +152,27 @@ def train_rrm_dpo(
     a: float = 7.5,
     report_to: str = "none",
     callbacks=(),
+    ref_model_path: str | None = None,
 ) -> dict:
     """Train with confidence DPO from ``model_path`` on (pair, σ(r_c), σ(r_r)); saves the policy to ``out_dir/model``.
 
     ``opt_cfg`` has the fields of ``train_dpo``'s: epochs, max_steps, learning_rate, beta, batch_size,
-    max_length, logging_steps.
+    max_length, logging_steps. ``ref_model_path``: the DPO reference when it is not ``model_path`` itself (later
+    rounds of the online update).
     """
     from dr_irl.hf_trainer import load_trainable_policy, lora_config, save_trained, use_compact_progress
+    from dr_irl.models import load_causal_lm
 
     if not pairs_with_sigmas:
         raise ValueError("no re-ranked pairs to train on")
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
+    ref_model = None
+    if ref_model_path is not None and ref_model_path != model_path:
+        ref_model = load_causal_lm(ref_model_path, model_cfg.dtype, model_cfg.trust_remote_code)
     args = dpo_config(out_dir, opt_cfg, hardware_cfg, seed, report_to)
     trainer = ConfidenceDPOTrainer(
         model=model,
+        ref_model=ref_model,
         args=args,
         train_dataset=rrm_dataset(pairs_with_sigmas),
         processing_class=tokenizer,
@@ -183,3 +194,174 @@ def train_rrm_dpo(
         "sig_margin": (sig_c - sig_r).mean().item(),
         "gamma_all_pairs": preference_confidence(sig_c, sig_r, a)[0].item(),
     }
+
+
+# ----------------------------------------------------------------------------------- the optimizer=rrm_dpo run
+
+
+def _scored_pairs_rows(scored: Sequence[ScoredPair]) -> list[dict]:
+    from dataclasses import asdict
+
+    return [{**asdict(p), "sig_chosen": c, "sig_rejected": r} for p, c, r in scored]
+
+
+def _read_scored_pairs(path: Path) -> list[ScoredPair]:
+    from dr_irl.stages import read_jsonl
+
+    return [
+        (
+            Pair(**{k: v for k, v in row.items() if not k.startswith("sig_")}),
+            row["sig_chosen"],
+            row["sig_rejected"],
+        )
+        for row in read_jsonl(path)
+    ]
+
+
+def sample_candidates(ctx, model, tokenizer, prompts) -> list[list[str]]:
+    """``optimizer.n`` samples per prompt, once (RRM's re-ranking replaces online sampling)."""
+    from dr_irl.models.generation import generate_responses
+
+    opt = ctx.cfg.optimizer
+    torch.manual_seed(ctx.cfg.seed)
+    return generate_responses(
+        model,
+        tokenizer,
+        [r.prompt for r in prompts],
+        opt.max_completion_length,
+        batch_size=max(1, ctx.cfg.eval.batch_size // opt.n),
+        do_sample=True,
+        temperature=opt.temperature,
+        num_return_sequences=opt.n,
+        desc="rrm samples",
+    )
+
+
+def rerank_with_probe(ctx, probe, model, tokenizer, prompts, candidates) -> list[ScoredPair]:
+    """The candidates scored by ``probe`` on ``model``'s hidden states, best vs worst per prompt."""
+    from dr_irl.rewards.representation import pooled_hidden_states, probe_rewards
+
+    features = pooled_hidden_states(
+        model,
+        tokenizer,
+        [r.prompt for r, cs in zip(prompts, candidates, strict=True) for _ in cs],
+        [c for cs in candidates for c in cs],
+        pooling=ctx.cfg.reward_model.pooling,
+    )
+    return reranked_pairs(
+        [r.id for r in prompts],
+        [r.category for r in prompts],
+        [r.prompt for r in prompts],
+        candidates,
+        probe_rewards(probe, features),
+    )
+
+
+def update_probe_online(ctx, probe, model, tokenizer, round_index: int):
+    """Continue training ``probe`` on the current policy's hidden states of its training pairs."""
+    from dr_irl.rewards.representation import pooled_hidden_states, probe_rewards, train_probe
+    from dr_irl.stages import reward_pairs
+
+    rm, opt = ctx.cfg.reward_model, ctx.cfg.optimizer
+    pairs = reward_pairs(ctx)
+    prompts = [p.prompt for p in pairs]
+    chosen = pooled_hidden_states(model, tokenizer, prompts, [p.chosen for p in pairs], pooling=rm.pooling)
+    rejected = pooled_hidden_states(
+        model, tokenizer, prompts, [p.rejected for p in pairs], pooling=rm.pooling
+    )
+    before = (probe_rewards(probe, chosen) > probe_rewards(probe, rejected)).float().mean().item()
+    probe, stats = train_probe(
+        chosen,
+        rejected,
+        epochs=opt.probe_update_epochs,
+        lr=rm.probe_learning_rate,
+        seed=ctx.cfg.seed + round_index,
+        init=probe,
+    )
+    return probe, {"accuracy_before": before, "accuracy_after": stats["accuracy"], "loss": stats["loss"]}
+
+
+def round_config(opt: DictConfig, rounds: int) -> DictConfig:
+    """The optimizer config of one of ``rounds`` rounds: the epochs (or max_steps) shared out."""
+    import math
+
+    from omegaconf import OmegaConf
+
+    per_round = OmegaConf.create(OmegaConf.to_container(opt, resolve=True))
+    per_round.epochs = opt.epochs / rounds
+    if opt.max_steps > 0:
+        per_round.max_steps = max(1, math.ceil(opt.max_steps / rounds))
+    return per_round
+
+
+def run_rrm_dpo(ctx, out: Path) -> dict:
+    """RRM: n samples per prompt once, re-ranked by the probe, confidence-weighted DPO; with
+    ``optimizer.probe_updates`` the probe is updated online between rounds. Sampling, probe updates and
+    re-ranking run on rank 0 and reach the other ranks through the stage folder (the same pairs everywhere)."""
+    import gc
+    import shutil
+
+    from dr_irl.distributed.ranks import barrier, is_main_process
+    from dr_irl.hf_trainer import JsonlMetricsCallback
+    from dr_irl.io import atomic_write_json
+    from dr_irl.rewards.representation import HybridProbe
+    from dr_irl.stages import init_policy_path, load_policy, records, write_jsonl
+
+    cfg, opt = ctx.cfg, ctx.cfg.optimizer
+    if opt.probe_updates < 0:
+        raise ValueError(f"optimizer.probe_updates={opt.probe_updates}: expected >= 0")
+    rounds = opt.probe_updates + 1
+    prompts = [r for r in records(ctx, "train") if r.harmful or cfg.reward_model.include_benign]
+    initial = policy = init_policy_path(ctx)
+    probe = candidates = None
+    history = []
+    for k in range(rounds):
+        pairs_path = out / ("pairs.jsonl" if k == 0 else f"pairs_round{k}.jsonl")
+        update = None
+        if is_main_process():
+            model, tokenizer = load_policy(ctx, policy)
+            if k == 0:
+                candidates = sample_candidates(ctx, model, tokenizer, prompts)
+                write_jsonl(
+                    out / "candidates.jsonl",
+                    [{"id": r.id, "candidates": c} for r, c in zip(prompts, candidates, strict=True)],
+                )
+                probe = HybridProbe.load(ctx.output("reward_models") / "probe")
+            else:
+                probe, update = update_probe_online(ctx, probe, model, tokenizer, k)
+                probe.save(out / "probes" / f"round{k}")
+                atomic_write_json(out / "probes" / f"round{k}" / "update.json", update)
+                ctx.tracker.log({f"rrm/probe_update/{key}": v for key, v in update.items()})
+                print(f"online probe update {k}: {update}")
+            write_jsonl(
+                pairs_path,
+                _scored_pairs_rows(rerank_with_probe(ctx, probe, model, tokenizer, prompts, candidates)),
+            )
+            del model
+            gc.collect()
+        barrier()
+        last = k == rounds - 1
+        summary = train_rrm_dpo(
+            policy,
+            _read_scored_pairs(pairs_path),
+            out if last else out / "rounds" / str(k),
+            round_config(opt, rounds),
+            cfg.model,
+            cfg.hardware,
+            cfg.seed,
+            per_sample=opt.confidence_per_sample,
+            a=opt.confidence_a,
+            report_to=ctx.tracker.report_to,
+            callbacks=[
+                JsonlMetricsCallback(
+                    out / ("train_log.jsonl" if rounds == 1 else f"train_log_round{k}.jsonl")
+                )
+            ],
+            ref_model_path=initial,
+        )
+        barrier()
+        if k > 0 and is_main_process():  # the previous round's policy has been loaded: free its disk
+            shutil.rmtree(Path(policy).parent, ignore_errors=True)
+        policy = str((out if last else out / "rounds" / str(k)) / "model")
+        history.append({**summary, **({"probe_update": update} if update else {})})
+    return {**history[-1], "rounds": history if rounds > 1 else [], "prompts": len(prompts)}
