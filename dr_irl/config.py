@@ -24,6 +24,7 @@ CATEGORIES = [
 @dataclass
 class PathsConfig:
     cache_dir: str = "${oc.env:DR_IRL_CACHE,${oc.env:HOME}/.cache/dr_irl}"
+    stage_cache_dir: str = "${paths.cache_dir}/stages"  # stage_cache=true: finished stages shared by runs
 
 
 @dataclass
@@ -274,6 +275,7 @@ class RunConfig:
     run_name: str = "run"
     resume: bool = True  # skip stages whose artifacts exist for the same config
     stop_after: str | None = None  # run the stages up to this one (e.g. `stop_after=demonstrations`)
+    stage_cache: bool = False  # restore stages other runs finished with the same fingerprint (sweeps)
     paths: PathsConfig = field(default_factory=PathsConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     demonstrations: DemonstrationsConfig = field(default_factory=DemonstrationsConfig)

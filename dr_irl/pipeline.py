@@ -4,6 +4,8 @@ A stage writes into ``stages/.<name>.tmp`` and is renamed to ``stages/<name>`` w
 only when it finished, so a run directory never holds a half-written stage. A rerun (same run dir, which
 the default ``run_name`` gives for the same model/optimizer/scaler/seed) skips every stage whose marker
 carries the same fingerprint: the hash of the config keys the stage reads and of its inputs' fingerprints.
+With ``stage_cache=true`` a stage another run finished with the same fingerprint is restored from the
+shared stage cache (:mod:`dr_irl.stage_cache`) instead of recomputed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rich.console import Console
 
 from dr_irl.distributed.ranks import barrier, is_main_process
 from dr_irl.io import atomic_write_json, read_json
+from dr_irl.stage_cache import StageCache
 
 console = Console()
 
@@ -87,6 +90,7 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
         raise ValueError(f"stop_after={stop_after!r} is not a stage; stages: {names}")
     stage_root = ctx.run_dir / "stages"
     stage_root.mkdir(parents=True, exist_ok=True)
+    cache = StageCache(ctx.cfg.paths.stage_cache_dir) if ctx.cfg.get("stage_cache") else None
     prints: dict[str, str] = {}
     for stage in stages:
         if stop_after is not None and names.index(stage.name) > names.index(stop_after):
@@ -110,6 +114,16 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             if stage.name == stop_after:
                 break
             continue
+        if stage.cached and ctx.cfg.resume and cache is not None and cache.has(stage.name, fp):
+            if main:
+                cache.restore(stage.name, fp, final)
+                console.print(f"[green]✓[/green] {stage.name}: restored from the stage cache ({fp})")
+            barrier()
+            ctx.outputs[stage.name] = final
+            ctx.summaries[stage.name] = read_json(marker)["summary"]
+            if stage.name == stop_after:
+                break
+            continue
         tmp = stage_root / f".{stage.name}.tmp"
         if main:
             console.rule(f"[bold]{stage.name}")
@@ -125,6 +139,8 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             atomic_write_json(tmp / "DONE.json", {"fingerprint": fp, "seconds": seconds, "summary": summary})
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
+            if stage.cached and cache is not None:
+                cache.store(stage.name, fp, final)
             ctx.tracker.log({f"stage_seconds/{stage.name}": seconds})
             console.print(f"[green]✓[/green] {stage.name} done in {seconds:.1f}s")
         barrier()

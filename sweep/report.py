@@ -1,7 +1,8 @@
 """Compare finished runs offline: ``python sweep/report.py PATH [PATH ...] [--out DIR]``.
 
 Every folder under the PATHs holding a ``results.json`` is a run. Runs are grouped into methods by
-``(model, optimizer, scaler)``; seeds are replicates. Writes into ``--out`` (default ``reports/``):
+``(model, reward model, optimizer, scaler)``; seeds are replicates. Labels name the model and the reward
+model only when the runs differ in them. Writes into ``--out`` (default ``reports/``):
 ``results.csv`` and ``results.md`` (mean ± std over seeds), and the plots ``reward_curves.png``,
 ``alpha_curves.png`` (only when a log has α), ``refusal_vs_over_refusal.png`` and
 ``per_category_refusal.png``. The spread is the sample standard deviation (ddof=1) over the seeds that
@@ -45,8 +46,10 @@ class Run:
     results: dict
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return tuple(str(self.results.get(k) or "?") for k in ("model", "optimizer", "scaler"))
+    def key(self) -> tuple[str, str, str, str]:
+        return tuple(
+            str(self.results.get(k) or "?") for k in ("model", "reward_model", "optimizer", "scaler")
+        )
 
 
 class Stat(NamedTuple):
@@ -62,10 +65,11 @@ NO_STAT = Stat(None, None, 0)
 
 @dataclass
 class MethodSummary:
-    """The seeds of one ``(model, optimizer, scaler)`` aggregated."""
+    """The seeds of one ``(model, reward model, optimizer, scaler)`` aggregated."""
 
     label: str
     model: str
+    reward_model: str
     optimizer: str
     scaler: str
     runs: list[Run]
@@ -125,17 +129,18 @@ def _section(run: Run, name: str) -> dict:
 
 
 def aggregate(runs: list[Run]) -> list[MethodSummary]:
-    """Group runs by ``(model, optimizer, scaler)`` and aggregate over seeds; sorted by label. No I/O."""
-    groups: dict[tuple[str, str, str], list[Run]] = {}
+    """Group runs by ``(model, reward model, optimizer, scaler)`` and aggregate over seeds; sorted by label."""
+    groups: dict[tuple[str, str, str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault(run.key, []).append(run)
     several_models = len({key[0] for key in groups}) > 1
+    several_rewards = len({key[1] for key in groups}) > 1
     summaries = []
-    for (model, optimizer, scaler), group in groups.items():
+    for (model, reward, optimizer, scaler), group in groups.items():
         label = f"{optimizer}+{scaler}"
-        summary = MethodSummary(
-            f"{model}/{label}" if several_models else label, model, optimizer, scaler, group
-        )
+        label = f"{reward}/{label}" if several_rewards else label
+        label = f"{model}/{label}" if several_models else label
+        summary = MethodSummary(label, model, reward, optimizer, scaler, group)
         summary.after = {m: _stat(_section(r, "after").get(m) for r in group) for m in AFTER_METRICS}
         summary.before = {m: _stat(_section(r, "before").get(m) for r in group) for m in BEFORE_METRICS}
         summary.alpha_mean = _stat(_section(r, "alpha").get("alpha/mean") for r in group)
@@ -175,7 +180,7 @@ def markdown_table(summaries: list[MethodSummary]) -> str:
 
 def csv_table(summaries: list[MethodSummary]) -> str:
     """One row per method; empty cells for missing values."""
-    header = ["method", "model", "optimizer", "scaler", "n_seeds"]
+    header = ["method", "model", "reward_model", "optimizer", "scaler", "n_seeds"]
     header += [f"{m}_{x}" for m in AFTER_METRICS for x in ("mean", "std")]
     header += [f"before_{m}_{x}" for m in BEFORE_METRICS for x in ("mean", "std")] + ["alpha_mean_mean"]
     buffer = io.StringIO()
@@ -185,7 +190,8 @@ def csv_table(summaries: list[MethodSummary]) -> str:
         stats = [s.after[m] for m in AFTER_METRICS] + [s.before[m] for m in BEFORE_METRICS]
         values = [v for st in stats for v in (st.mean, st.std)] + [s.alpha_mean.mean]
         writer.writerow(
-            [s.label, s.model, s.optimizer, s.scaler, s.n_seeds] + ["" if v is None else v for v in values]
+            [s.label, s.model, s.reward_model, s.optimizer, s.scaler, s.n_seeds]
+            + ["" if v is None else v for v in values]
         )
     return buffer.getvalue()
 

@@ -135,7 +135,8 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
     assert ("sft_policy" in summaries) == (cfg.optimizer.sample_from == "sft" or "reward_model=afd" in reward)
     stage = baseline_dir / "stages"
     if optimizer == "best_of_n" and cfg.optimizer.sample_from == "sft":
-        assert summaries["policy"]["model_path"] == str((stage / "sft_policy" / "model").resolve())
+        model_path = stage / "policy" / summaries["policy"]["model_path"]  # relative: the run dir can move
+        assert model_path.resolve() == (stage / "sft_policy" / "model").resolve()
     if optimizer == "rrm_dpo":  # the probe next to the IRL models that score the evaluation
         assert (stage / "reward_models" / "probe" / "probe.json").is_file()
         assert (stage / "reward_models" / "models" / "insult").is_dir()

@@ -123,3 +123,26 @@ def test_offline_alpha_data_and_stop_after_a_disabled_stage(compose_cfg, tmp_pat
         compose_cfg(TINY_RUN + ["stop_after=demonstrations"]), tmp_path / "other"
     )  # disabled stage
     assert list(summaries) == ["data"]
+
+
+def test_stage_cache_restores_the_stages_another_run_finished(compose_cfg, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    overrides = [*TINY_RUN, "stage_cache=true", f"paths.stage_cache_dir={cache}", "optimizer.max_steps=1"]
+    run(compose_cfg(overrides), tmp_path / "a")
+    assert "restored" not in capsys.readouterr().out
+    assert (cache / "reward_models").is_dir() and not (cache / "report").exists()  # report is never cached
+    # a second run that differs only in the optimizer restores everything upstream of the policy
+    run(compose_cfg([*overrides, "optimizer.learning_rate=2e-5"]), tmp_path / "b")
+    out = capsys.readouterr().out
+    restored = {
+        line.split(":")[0].split()[-1] for line in out.splitlines() if "restored from the stage cache" in line
+    }
+    assert restored == {"data", "warm_start", "reference_samples", "reward_models", "eval_base"}
+    weights = next((tmp_path / "b" / "stages" / "reward_models" / "models" / "insult").glob("*.safetensors"))
+    entry = next((cache / "reward_models").iterdir())
+    assert weights.stat().st_ino == (entry / "models" / "insult" / weights.name).stat().st_ino  # hard link
+    a = json.loads((tmp_path / "a" / "stages" / "reward_models" / "DONE.json").read_text())
+    b = json.loads((tmp_path / "b" / "stages" / "reward_models" / "DONE.json").read_text())
+    assert a == b
+    run(compose_cfg([*overrides, "resume=false", "optimizer.learning_rate=3e-5"]), tmp_path / "c")
+    assert "restored" not in capsys.readouterr().out  # resume=false recomputes everything

@@ -15,13 +15,16 @@ import report  # noqa: E402
 PNGS = ("reward_curves.png", "alpha_curves.png", "refusal_vs_over_refusal.png", "per_category_refusal.png")
 
 
-def make_run(root, name, scaler, seed, after, before=None, alpha=None, log=None, model="tiny"):
+def make_run(
+    root, name, scaler, seed, after, before=None, alpha=None, log=None, model="tiny", reward="irl_category"
+):
     """A finished run folder: results.json and, when ``log`` is given, stages/policy/train_log.jsonl."""
     run_dir = root / name
     run_dir.mkdir(parents=True)
     results = {
         "run_name": name,
         "model": model,
+        "reward_model": reward,
         "optimizer": "grpo",
         "scaler": scaler,
         "seed": seed,
@@ -118,6 +121,18 @@ def test_labels_name_the_model_only_when_runs_span_several(tmp_path):
     ]
 
 
+def test_runs_with_different_reward_models_are_different_methods(tmp_path):
+    after = {"refusal_rate": 0.5, "over_refusal_rate": 0.0}
+    make_run(tmp_path, "r1", "none", 0, after, reward="irl_category")
+    make_run(tmp_path, "r2", "none", 0, after, reward="afd:init_sft")
+    make_run(tmp_path, "r3", "none", 1, after, reward="afd:init_sft")
+    summaries = report.aggregate(report.find_runs([tmp_path]))
+    assert [(s.label, s.n_seeds) for s in summaries] == [
+        ("afd:init_sft/grpo+none", 2),
+        ("irl_category/grpo+none", 1),
+    ]
+
+
 def test_main_writes_tables_and_plots(runs_root, tmp_path, capsys):
     out = tmp_path / "reports"
     report.main([str(runs_root), "--out", str(out)])
@@ -133,9 +148,9 @@ def test_main_writes_tables_and_plots(runs_root, tmp_path, capsys):
     assert "| weapons | 0.500 ± 0.500 | — |" in lines
 
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
-    assert list(rows[0])[:5] == ["method", "model", "optimizer", "scaler", "n_seeds"]
+    assert list(rows[0])[:6] == ["method", "model", "reward_model", "optimizer", "scaler", "n_seeds"]
     assert {"before_refusal_rate_std", "before_over_refusal_rate_mean", "alpha_mean_mean"} <= set(rows[0])
-    assert len(rows[0]) == 5 + 2 * 3 + 2 * 2 + 1
+    assert len(rows[0]) == 6 + 2 * 3 + 2 * 2 + 1
     none = rows[1]
     assert (none["method"], none["scaler"], none["n_seeds"]) == ("grpo+none", "none", "2")
     assert float(none["refusal_rate_mean"]) == pytest.approx(0.6)

@@ -1,6 +1,5 @@
 """Multirun from the command line and the named sweep definitions."""
 
-import json
 import sys
 
 import pytest
@@ -21,26 +20,44 @@ def test_sweep_definitions_expand_to_a_multirun_command():
         sweep_command("nope", [])
 
 
-def test_multirun_writes_one_run_dir_per_job(tmp_path):
+def test_baselines_multirun_gives_one_table(tmp_path):
+    """The issue's command: every optimizer x {none, clip_gap}; invalid pairs skipped, one comparable table."""
     result = run_train(
         "-m",
+        "optimizer=grpo,dpo,rrm_dpo,best_of_n,sft",
         "scaler=none,clip_gap",
         *TINY_RUN,
         "optimizer.max_steps=1",
-        f"hydra.sweep.dir={tmp_path}",
-        timeout=900,
+        "optimizer.n=2",
+        "sft_policy.epochs=1",
+        "reward_model.probe_epochs=3",
+        "stage_cache=true",
+        f"paths.stage_cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        timeout=1200,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
-    assert runs == ["0-tiny-grpo-none-s0", "1-tiny-grpo-clip_gap-s0"]
-    scalers = [json.loads((tmp_path / r / "results.json").read_text())["scaler"] for r in runs]
-    assert scalers == ["none", "clip_gap"]
+    skipped = [line for line in result.stdout.splitlines() if "skipped" in line]
+    assert len(skipped) == 4 and all("does not use a scaler" in line for line in skipped)
+    finished = sorted(p.parent.name for p in (tmp_path / "sweep").glob("*/results.json"))
+    assert finished == [
+        "0-tiny-grpo-none-s0",
+        "1-tiny-grpo-clip_gap-s0",
+        "2-tiny-dpo-none-s0",
+        "4-tiny-rrm_dpo-none-s0",
+        "6-tiny-best_of_n-none-s0",
+        "8-tiny-sft-none-s0",
+    ]
+    assert "restored from the stage cache" in result.stdout  # later jobs reuse the shared upstream stages
     # `make report` on the sweep's run directories: the comparison table and the plots
     import report
 
     out = tmp_path / "report"
-    report.main([str(tmp_path), "--out", str(out)])
+    report.main([str(tmp_path / "sweep"), "--out", str(out)])
     table = (out / "results.md").read_text()
-    assert "grpo+none" in table and "grpo+clip_gap" in table
+    for method in ("grpo+none", "grpo+clip_gap", "dpo+none", "rrm_dpo+none", "best_of_n+none", "sft+none"):
+        assert f"| {method} | 1 |" in table, method
+    rows = {r.split("|")[1].strip(): r for r in table.splitlines() if r.startswith("| ") and "+" in r}
+    assert all("—" not in rows[m].split("|")[5] for m in rows)  # a mean reward for every method: same RMs
     for name in ("reward_curves.png", "alpha_curves.png", "refusal_vs_over_refusal.png"):
         assert (out / name).read_bytes().startswith(b"\x89PNG")

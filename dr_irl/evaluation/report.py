@@ -14,7 +14,7 @@ from dr_irl.io import atomic_write_json, atomic_write_text
 ROWS = [
     ("refusal_rate", "refusal rate, held-out harmful (↑)"),
     ("over_refusal_rate", "over-refusal, benign look-alikes (↓)"),
-    ("mean_reward", "mean IRL reward, harmful (↑)"),
+    ("mean_reward", "mean reward (the run's reward model), harmful (↑)"),
     ("strongreject_proxy_safety", "StrongREJECT-style safety, rule-rubric proxy (↑)"),
 ]
 
@@ -32,6 +32,11 @@ def alpha_statistics(train_log: Path) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in sorted(sums.items()) if v and not any(math.isnan(x) for x in v)}
 
 
+def reward_model_label(rm) -> str:
+    """The reward model's option name; ``afd:<variant>`` for AfD ones, whichever way the variant was set."""
+    return f"afd:{rm.afd_variant}" if rm.kind == "afd" else rm.name
+
+
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -41,7 +46,11 @@ def build_report(ctx, out: Path) -> dict:
     after = ctx.summaries.get("eval_policy", {})
     alpha = alpha_statistics(ctx.output("policy") / "train_log.jsonl") if "policy" in ctx.outputs else {}
     cfg = ctx.cfg
-    title = f"{cfg.run_name}: {cfg.model.name}, optimizer={cfg.optimizer.name}, scaler={cfg.scaler.name}"
+    reward = reward_model_label(cfg.reward_model)
+    title = (
+        f"{cfg.run_name}: {cfg.model.name}, reward_model={reward}, optimizer={cfg.optimizer.name}, "
+        f"scaler={cfg.scaler.name}"
+    )
     rows = [[label, before.get(key), after.get(key)] for key, label in ROWS]
     for name in sorted(set(before.get("benchmarks", {})) | set(after.get("benchmarks", {}))):
         b, a = before.get("benchmarks", {}).get(name, {}), after.get("benchmarks", {}).get(name, {})
@@ -80,6 +89,7 @@ def build_report(ctx, out: Path) -> dict:
     results = {
         "run_name": cfg.run_name,
         "model": cfg.model.name,
+        "reward_model": reward,
         "optimizer": cfg.optimizer.name,
         "scaler": cfg.scaler.name,
         "seed": cfg.seed,

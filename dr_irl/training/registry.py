@@ -200,9 +200,15 @@ def _sft_policy(ctx) -> str:
 @OPTIMIZERS.register("best_of_n")
 def run_best_of_n(ctx, out: Path) -> dict:
     """No training: the policy (π_init, or π_SFT as in AfD) answers with the best of n samples."""
+    import os
+
     opt = ctx.cfg.optimizer
+    policy = Path(SAMPLERS.get(opt.sample_from)(ctx)).resolve()
+    run_dir = ctx.run_dir.resolve()
+    # inside the run dir: relative to this stage's folder, so that a copy of the run (or the stage cache) works
+    model_path = os.path.relpath(policy, out.resolve()) if policy.is_relative_to(run_dir) else str(policy)
     return {
-        "model_path": str(Path(SAMPLERS.get(opt.sample_from)(ctx)).resolve()),
+        "model_path": model_path,
         "responder": "best_of_n",
         "n": opt.n,
         "sample_from": opt.sample_from,
