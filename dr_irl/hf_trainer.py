@@ -67,7 +67,10 @@ def save_trained(
     if merge and (Path(folder) / "adapter_config.json").is_file():
         import peft
 
-        merged = getattr(peft, peft_auto_class).from_pretrained(str(folder)).merge_and_unload()
+        from dr_irl.distributed.deepspeed import zero3_init_disabled
+
+        with zero3_init_disabled():  # rank 0 alone: the base model loads whole
+            merged = getattr(peft, peft_auto_class).from_pretrained(str(folder)).merge_and_unload()
         for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
             (Path(folder) / name).unlink(missing_ok=True)
         merged.save_pretrained(folder)

@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from dr_irl.distributed.deepspeed import zero3_init_disabled
 from dr_irl.distributed.ranks import barrier, is_main_process
 from dr_irl.io import atomic_write_json, read_json
 from dr_irl.stage_cache import StageCache
@@ -132,7 +133,13 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
         barrier()
         ctx.outputs[stage.name] = tmp
         start = time.perf_counter()
-        summary = stage.run(ctx, tmp) or {} if (main or stage.all_ranks) else {}
+        if stage.all_ranks:
+            summary = stage.run(ctx, tmp) or {}
+        elif main:  # rank 0 alone: models load whole, not ZeRO-3-partitioned (see zero3_init_disabled)
+            with zero3_init_disabled():
+                summary = stage.run(ctx, tmp) or {}
+        else:
+            summary = {}
         seconds = time.perf_counter() - start
         barrier()
         if main:

@@ -42,12 +42,17 @@ def init_policy_path(ctx: Context) -> str:
 
 
 def load_policy(ctx: Context, path: str, for_generation: bool = True):
-    """(model, tokenizer); for generation the model is put on this process's device (trainers place their own)."""
+    """(model, tokenizer); for generation the model is loaded whole (never ZeRO-3-partitioned: it is used by
+    this process alone) and put on this process's device; trainers place their own."""
+    from dr_irl.distributed.deepspeed import zero3_init_disabled
     from dr_irl.distributed.ranks import device
     from dr_irl.models import load_causal_lm, load_tokenizer
 
-    model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
-    if for_generation:
+    if not for_generation:
+        model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
+    else:
+        with zero3_init_disabled():
+            model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
         model = model.to(device(ctx.cfg.hardware.use_cpu))
     return model, load_tokenizer(path, ctx.cfg.model.trust_remote_code)
 

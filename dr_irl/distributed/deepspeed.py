@@ -6,6 +6,8 @@ trainers are) fills them from its own arguments, so the two can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from omegaconf import DictConfig
@@ -45,3 +47,21 @@ def deepspeed_config(hardware: DictConfig) -> dict[str, Any] | None:
         "fp16": {"enabled": "auto"},
         "zero_optimization": zero,
     }
+
+
+@contextmanager
+def zero3_init_disabled() -> Iterator[None]:
+    """Load models whole on this one process, even while a ZeRO-3 trainer config is alive.
+
+    After a ZeRO-3 trainer was built, transformers' ``from_pretrained`` partitions every new model with
+    ``deepspeed.zero.Init``: a collective, so a model loaded by rank 0 alone (generation, scoring, a merge)
+    would wait forever for the other ranks. Inside this context that global switch is off.
+    """
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved

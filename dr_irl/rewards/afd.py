@@ -25,7 +25,7 @@ from dr_irl.data.schema import Record
 from dr_irl.distributed import is_main_process
 from dr_irl.hf_trainer import hardware_args, lora_config, save_trained, use_compact_progress
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, score_texts
-from dr_irl.rewards.irl import split_by_prompt
+from dr_irl.rewards.irl import load_scoring_model, split_by_prompt
 
 # variant → (source of the negatives, source of the positives); sources: init | sft (samples), demo
 DISCRIMINATOR_VARIANTS: dict[str, tuple[str, str]] = {
@@ -162,7 +162,7 @@ def train_discriminator(
         "train_loss": result.training_loss,
     }
     if is_main_process():
-        model, tokenizer = load_reward_model(str(out_dir))
+        model, tokenizer = load_scoring_model(out_dir)
         summary["train_accuracy"] = classification_accuracy(model, tokenizer, train, rm_cfg.max_length)
         summary["eval_accuracy"] = classification_accuracy(model, tokenizer, held, rm_cfg.max_length)
     return summary
@@ -180,10 +180,12 @@ class LogRatioScorer:
         trust_remote_code: bool = False,
         max_length: int = 256,
     ) -> None:
+        from dr_irl.distributed.deepspeed import zero3_init_disabled
         from dr_irl.models import load_causal_lm, load_tokenizer
 
-        self.sft = load_causal_lm(sft_path, dtype, trust_remote_code).to(device).eval()
-        self.init = load_causal_lm(init_path, dtype, trust_remote_code).to(device).eval()
+        with zero3_init_disabled():
+            self.sft = load_causal_lm(sft_path, dtype, trust_remote_code).to(device).eval()
+            self.init = load_causal_lm(init_path, dtype, trust_remote_code).to(device).eval()
         self.tokenizer = load_tokenizer(sft_path, trust_remote_code, padding_side="right")
         self.max_length = max_length
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dr_irl.data.pairs import Pair
 from dr_irl.distributed import is_main_process
+from dr_irl.distributed.deepspeed import zero3_init_disabled
 from dr_irl.hf_trainer import hardware_args, lora_config, save_trained, use_compact_progress
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, load_reward_tokenizer, score_texts
 
@@ -102,8 +103,11 @@ def train_reward_model(
     return summary
 
 
+@zero3_init_disabled()
 def load_scoring_model(folder: Path):
-    """(model, tokenizer) of a saved reward model: a plain folder, or a LoRA adapter on its base backbone."""
+    """(model, tokenizer) of a saved reward model: a plain folder, or a LoRA adapter on its base backbone.
+
+    Loaded whole on this process (scoring is never sharded), even next to a ZeRO-3 trainer."""
     if (Path(folder) / "adapter_config.json").is_file():
         from peft import AutoPeftModelForSequenceClassification
 

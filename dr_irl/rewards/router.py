@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from dr_irl.distributed.deepspeed import zero3_init_disabled
 from dr_irl.rewards.backbones import load_reward_tokenizer, score_texts
 from dr_irl.rewards.irl import SHARED, load_scoring_model
 
@@ -23,6 +24,7 @@ class Scorer:
         return score_texts(self.model, self.tokenizer, prompts, responses, max_length)
 
 
+@zero3_init_disabled()
 def _adapter_scorers(folder: Path, categories: Sequence[str], device: str) -> dict[str, Scorer]:
     """Per-category LoRA adapters on one backbone loaded once (``reward_model.shared_backbone``)."""
     import json
@@ -96,15 +98,16 @@ def completion_text(completion) -> str:
 
 
 class CategoryRewardFunction:
-    """The reward function handed to GRPOTrainer: R_j(q, o_i) with j the prompt's category.
+    """The reward function handed to GRPOTrainer: R_j(q, o_i) with j the prompt's category (any scorer of
+    :mod:`dr_irl.rewards.families` — the category IRL models route by category, the others ignore it).
 
     Keeps the last batch (texts, rewards, demonstration rewards) so that the GRPO-S trainer can compute
     α without scoring twice; R_j(q, y*) is computed once per prompt and cached.
     """
 
-    __name__ = "irl_reward"
+    __name__ = "reward_model"  # TRL logs rewards/reward_model/{mean,std}
 
-    def __init__(self, models: CategoryRewardModels) -> None:
+    def __init__(self, models) -> None:
         self.models = models
         self.demo_cache: dict[str, float] = {}
         self.last: dict[str, list] = {}

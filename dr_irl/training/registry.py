@@ -46,7 +46,7 @@ def write_scaler_state(scaler, folder: Path) -> None:
 
 @OPTIMIZERS.register("grpo")
 def run_grpo(ctx, out: Path) -> dict:
-    """GRPO / GRPO-S on the harmful training prompts, rewarded by the category IRL reward models."""
+    """GRPO / GRPO-S on the training prompts, rewarded by the run's reward model (the category IRL models by default)."""
     from dr_irl.hf_trainer import JsonlMetricsCallback, lora_config, save_trained, use_compact_progress
     from dr_irl.io import read_json
     from dr_irl.rewards import CategoryRewardFunction
