@@ -66,7 +66,14 @@ def reward_models(ctx: Context):
 
 
 def hardness_scorer(ctx: Context):
-    """The δ scorer of α^D with the configured encoder, on this process's device."""
+    """The δ scorer of α^D with the configured encoder, on this process's device (each rank holds it whole)."""
+    from dr_irl.distributed.deepspeed import zero3_init_disabled
+
+    with zero3_init_disabled():
+        return _build_hardness_scorer(ctx)
+
+
+def _build_hardness_scorer(ctx: Context):
     from dr_irl.distributed.ranks import device
     from dr_irl.encoders import HardnessScorer, build_text_encoder
     from dr_irl.encoders.splitters import SPLITTERS
