@@ -293,7 +293,19 @@ def stage_reward_models(ctx: Context, out: Path) -> dict:
     summary = REWARD_FAMILIES.get(main).train(ctx, out)
     for kind in extra:
         summary.setdefault("auxiliary", {})[kind] = REWARD_FAMILIES.get(kind).train(ctx, out)
+    ctx.tracker.summary(flat_numbers(summary, "reward_models"))  # accuracies, losses, sizes per model
     return summary
+
+
+def flat_numbers(tree: dict, prefix: str) -> dict[str, float]:
+    """``{"a": {"b": 1}}`` → ``{"prefix/a/b": 1}``, numbers only."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat_numbers(value, f"{prefix}/{key}"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}/{key}"] = value
+    return out
 
 
 def stage_alpha_offline(ctx: Context, out: Path) -> dict:

@@ -164,3 +164,16 @@ def test_reward_kinds_add_the_optimizers_own_family(compose_cfg):
     assert invalid_combination(compose_cfg(["optimizer=grpo", "reward_model=bradley_terry"])) is None
     with pytest.raises(KeyError, match="reward_model.kind='nope'"):
         reward_kinds(compose_cfg(["reward_model.kind=nope"]))
+
+
+def test_reward_model_summaries_are_flattened_for_the_tracker():
+    from dr_irl.stages import flat_numbers
+
+    summary = {
+        "shared": {"eval_accuracy": 0.75, "eval_pairs": 4, "train_accuracy": None},
+        "variant": "init_sft",
+    }
+    assert flat_numbers(summary, "reward_models") == {
+        "reward_models/shared/eval_accuracy": 0.75,
+        "reward_models/shared/eval_pairs": 4,
+    }
