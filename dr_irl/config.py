@@ -79,6 +79,9 @@ class TinyModelConfig:
     num_layers: int = 2
     num_heads: int = 4
     vocab_size: int = 512
+    num_kv_heads: int | None = None  # None: num_heads (no grouped-query attention)
+    intermediate_size: int | None = None  # None: 2 × hidden_size
+    max_position_embeddings: int = 512
 
 
 @dataclass

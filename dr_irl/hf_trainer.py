@@ -77,6 +77,19 @@ def save_trained(
     tokenizer.save_pretrained(folder)
 
 
+def peak_memory_gb() -> float:
+    """Peak memory of this process so far: CUDA allocations on a GPU, the resident set size on the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**30 if sys.platform == "darwin" else 2**20)
+
+
 class JsonlMetricsCallback(TrainerCallback):
     """Appends every logged metrics dict (with its step) to a jsonl file; an optional tracker sees them too."""
 
@@ -88,6 +101,7 @@ class JsonlMetricsCallback(TrainerCallback):
         if not logs or not state.is_world_process_zero:
             return
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
+        row["peak_memory_gb"] = peak_memory_gb()
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
 

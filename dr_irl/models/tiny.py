@@ -56,8 +56,12 @@ def build_tiny_model(
     num_heads: int = 4,
     vocab_size: int = 512,
     seed: int = 0,
+    num_kv_heads: int | None = None,
+    intermediate_size: int | None = None,
+    max_position_embeddings: int = 512,
 ) -> Path:
-    """Save a random-weight ``LlamaForCausalLM`` and its tokenizer to ``folder``."""
+    """Save a random-weight ``LlamaForCausalLM`` and its tokenizer to ``folder`` (any shape: the tests' tiny
+    model, or a real architecture's layer shapes for GPU benchmarks)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -65,11 +69,11 @@ def build_tiny_model(
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
+        intermediate_size=intermediate_size or hidden_size * 2,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=512,
+        num_key_value_heads=num_kv_heads or num_heads,
+        max_position_embeddings=max_position_embeddings,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
