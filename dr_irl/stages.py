@@ -286,15 +286,23 @@ def reward_pairs(ctx: Context):
 
 
 def stage_reward_models(ctx: Context, out: Path) -> dict:
-    """The reward-model family of ``reward_model.kind`` (and the optimizer's own, when it needs another)."""
-    from dr_irl.rewards.families import REWARD_FAMILIES, reward_kinds
+    """The reward-model family of ``reward_model.kind``: it scores the evaluation and the reward-based optimizers."""
+    from dr_irl.rewards.families import REWARD_FAMILIES
 
-    main, *extra = reward_kinds(ctx.cfg)
-    summary = REWARD_FAMILIES.get(main).train(ctx, out)
-    for kind in extra:
-        summary.setdefault("auxiliary", {})[kind] = REWARD_FAMILIES.get(kind).train(ctx, out)
+    summary = REWARD_FAMILIES.get(ctx.cfg.reward_model.kind).train(ctx, out)
     ctx.tracker.summary(flat_numbers(summary, "reward_models"))  # accuracies, losses, sizes per model
     return summary
+
+
+def stage_policy_reward(ctx: Context, out: Path) -> dict:
+    """The optimizer's own reward family when it is not ``reward_model.kind`` (RRM-DPO's probe next to IRL
+    models): a stage of its own, so the run's reward models stay shared with the other methods of a sweep."""
+    from dr_irl.rewards.families import REWARD_FAMILIES
+
+    kind = ctx.cfg.optimizer.reward_kind
+    summary = REWARD_FAMILIES.get(kind).train(ctx, out)
+    ctx.tracker.summary(flat_numbers(summary, f"policy_reward/{kind}"))
+    return {"kind": kind, **summary}
 
 
 def flat_numbers(tree: dict, prefix: str) -> dict[str, float]:
@@ -432,6 +440,12 @@ def _needs_sft_policy(cfg: DictConfig) -> bool:
     return afd or cfg.optimizer.sample_from == "sft"
 
 
+def _needs_policy_reward(cfg: DictConfig) -> bool:
+    from dr_irl.rewards.families import reward_kinds
+
+    return len(reward_kinds(cfg)) > 1
+
+
 def _offline_alpha(cfg: DictConfig) -> bool:
     return cfg.scaler.use_data and cfg.scaler.data_mode == "offline"
 
@@ -481,8 +495,16 @@ STAGES = [
     Stage(
         "reward_models",
         stage_reward_models,
+        keys=("reward_model", "hardware", "seed"),
+        deps=("data", "demonstrations", "reference_samples", "sft_policy"),
+        all_ranks=True,
+    ),
+    Stage(
+        "policy_reward",
+        stage_policy_reward,
         keys=("reward_model", "optimizer.reward_kind", "hardware", "seed"),
         deps=("data", "demonstrations", "reference_samples", "sft_policy"),
+        enabled=_needs_policy_reward,
         all_ranks=True,
     ),
     Stage(
@@ -502,7 +524,15 @@ STAGES = [
         "policy",
         stage_policy,
         keys=("model", "optimizer", "scaler", "hardware", "seed"),
-        deps=("data", "demonstrations", "warm_start", "sft_policy", "reward_models", "alpha_offline"),
+        deps=(
+            "data",
+            "demonstrations",
+            "warm_start",
+            "sft_policy",
+            "reward_models",
+            "policy_reward",
+            "alpha_offline",
+        ),
         all_ranks=True,
     ),
     Stage(

@@ -138,8 +138,8 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
         model_path = stage / "policy" / summaries["policy"]["model_path"]  # relative: the run dir can move
         assert model_path.resolve() == (stage / "sft_policy" / "model").resolve()
     if optimizer == "rrm_dpo":  # the probe next to the IRL models that score the evaluation
-        assert (stage / "reward_models" / "probe" / "probe.json").is_file()
-        assert (stage / "reward_models" / "models" / "insult").is_dir()
+        assert (stage / "policy_reward" / "probe" / "probe.json").is_file()  # a stage of its own:
+        assert (stage / "reward_models" / "models" / "insult").is_dir()  # the IRL models stay shared
         assert summaries["policy"]["pairs"] > 0
     if optimizer == "dpo_s":
         scale = summaries["policy"]["beta_scale"]

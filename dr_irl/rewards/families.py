@@ -169,6 +169,11 @@ def probe_scorer(ctx: Context, folder: Path):
     return ProbeScorer(probe, model, tokenizer, ctx.cfg.reward_model.pooling)
 
 
+def family_folder(ctx: Context, kind: str) -> Path:
+    """The stage folder holding the trained models of ``kind``."""
+    return ctx.output("reward_models" if kind == ctx.cfg.reward_model.kind else "policy_reward")
+
+
 REWARD_FAMILIES.register("irl")(RewardFamily(train_irl, classifier_scorer))
 REWARD_FAMILIES.register("bradley_terry")(RewardFamily(train_bradley_terry, classifier_scorer))
 REWARD_FAMILIES.register("afd")(RewardFamily(train_afd, afd_scorer))
@@ -176,9 +181,10 @@ REWARD_FAMILIES.register("representation")(RewardFamily(train_representation, pr
 
 
 def reward_kinds(cfg) -> list[str]:
-    """The families the ``reward_models`` stage trains: ``reward_model.kind`` (it scores the evaluation and
-    the reward-based optimizers), then the optimizer's own ``reward_kind`` when it needs another one (RRM-DPO's
-    probe next to the IRL models: every method of a sweep is evaluated by the same reward model)."""
+    """The families a run trains: ``reward_model.kind`` (stage ``reward_models``: it scores the evaluation and
+    the reward-based optimizers), then the optimizer's own ``reward_kind`` when it needs another one (stage
+    ``policy_reward``: RRM-DPO's probe next to the IRL models, so every method of a sweep is evaluated by the
+    same reward model)."""
     kinds = [cfg.reward_model.kind]
     if cfg.optimizer.reward_kind not in ("any", *kinds):
         kinds.append(cfg.optimizer.reward_kind)

@@ -304,6 +304,7 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
     from dr_irl.distributed.ranks import barrier, is_main_process
     from dr_irl.hf_trainer import JsonlMetricsCallback
     from dr_irl.io import atomic_write_json
+    from dr_irl.rewards.families import family_folder
     from dr_irl.rewards.representation import HybridProbe
     from dr_irl.stages import init_policy_path, load_policy, records, write_jsonl
 
@@ -326,7 +327,7 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
                     out / "candidates.jsonl",
                     [{"id": r.id, "candidates": c} for r, c in zip(prompts, candidates, strict=True)],
                 )
-                probe = HybridProbe.load(ctx.output("reward_models") / "probe")
+                probe = HybridProbe.load(family_folder(ctx, "representation") / "probe")
             else:
                 probe, update = update_probe_online(ctx, probe, model, tokenizer, k)
                 probe.save(out / "probes" / f"round{k}")
