@@ -93,14 +93,19 @@ def peak_memory_gb() -> float:
 class JsonlMetricsCallback(TrainerCallback):
     """Appends every logged metrics dict (with its step) to a jsonl file; an optional tracker sees them too."""
 
-    def __init__(self, path: Path, tracker=None, prefix: str = "") -> None:
+    def __init__(
+        self, path: Path, tracker=None, prefix: str = "", step_offset: int = 0, extra: dict | None = None
+    ) -> None:
+        """``step_offset`` and ``extra`` (e.g. ``{"round": k}``): for several trainer runs in one log."""
         self.path, self.tracker, self.prefix = Path(path), tracker, prefix
+        self.step_offset, self.extra = step_offset, dict(extra or {})
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
             return
-        row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
+        row = {"step": state.global_step + self.step_offset, **self.extra}
+        row.update({k: v for k, v in logs.items() if isinstance(v, (int, float))})
         row["peak_memory_gb"] = peak_memory_gb()
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")

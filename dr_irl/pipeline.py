@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from dr_irl.distributed.deepspeed import zero3_init_disabled
-from dr_irl.distributed.ranks import barrier, is_main_process
+from dr_irl.distributed.ranks import barrier, broadcast_from_main, is_main_process
 from dr_irl.io import atomic_write_json, read_json
 from dr_irl.stage_cache import StageCache
 
@@ -37,7 +37,7 @@ class Stage:
     name: str
     run: Callable[[Context, Path], dict[str, Any]]
     keys: tuple[str, ...] = ()
-    deps: tuple[str, ...] = ()
+    deps: tuple[str, ...] | Callable[[DictConfig], tuple[str, ...]] = ()  # static, or chosen by the config
     enabled: Callable[[DictConfig], bool] = lambda cfg: True
     cached: bool = True  # False: always rerun (cheap reporting stages)
     all_ranks: bool = False  # True: every process runs it (distributed training); else rank 0, others wait
@@ -98,30 +98,21 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             break
         if not stage.enabled(ctx.cfg):
             continue
-        fp = fingerprint(ctx.cfg, stage, {d: prints[d] for d in stage.deps if d in prints})
+        deps = stage.deps(ctx.cfg) if callable(stage.deps) else stage.deps
+        fp = fingerprint(ctx.cfg, stage, {d: prints[d] for d in deps if d in prints})
         prints[stage.name] = fp
         final = stage_root / stage.name
         marker = final / "DONE.json"
-        if (
-            stage.cached
-            and ctx.cfg.resume
-            and marker.is_file()
-            and read_json(marker).get("fingerprint") == fp
-        ):
-            ctx.outputs[stage.name] = final
-            ctx.summaries[stage.name] = read_json(marker)["summary"]
-            if main:
-                console.print(f"[green]✓[/green] {stage.name}: complete in {final}, skipped (resume)")
-            if stage.name == stop_after:
-                break
-            continue
-        if stage.cached and ctx.cfg.resume and cache is not None and cache.has(stage.name, fp):
-            if main:
-                cache.restore(stage.name, fp, final)
-                console.print(f"[green]✓[/green] {stage.name}: restored from the stage cache ({fp})")
+        # rank 0 decides (and restores) alone, every rank follows: they never disagree on a stage
+        how = broadcast_from_main(_reuse(stage, fp, final, ctx.cfg.resume, cache) if main else None)
+        if how != "run":
             barrier()
             ctx.outputs[stage.name] = final
             ctx.summaries[stage.name] = read_json(marker)["summary"]
+            if main:
+                where = f"complete in {final}, skipped (resume)" if how == "resume" else f"restored ({fp})"
+                console.print(f"[green]✓[/green] {stage.name}: {where}")
+                ctx.tracker.summary(flat_numbers(ctx.summaries[stage.name], f"stages/{stage.name}"))
             if stage.name == stop_after:
                 break
             continue
@@ -149,6 +140,7 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             if stage.cached and cache is not None:
                 cache.store(stage.name, fp, final)
             ctx.tracker.log({f"stage_seconds/{stage.name}": seconds})
+            ctx.tracker.summary(flat_numbers(summary, f"stages/{stage.name}"))
             console.print(f"[green]✓[/green] {stage.name} done in {seconds:.1f}s")
         barrier()
         ctx.outputs[stage.name] = final
@@ -156,3 +148,31 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
         if stage.name == stop_after:
             break
     return ctx.summaries
+
+
+def _reuse(stage: Stage, fp: str, final: Path, resume: bool, cache: StageCache | None) -> str:
+    """``resume`` (the run dir has the stage with this fingerprint), ``restore`` (copied from the stage
+    cache just now) or ``run``. A failed restore (an entry removed meanwhile) falls back to running."""
+    if not (stage.cached and resume):
+        return "run"
+    marker = final / "DONE.json"
+    if marker.is_file() and read_json(marker).get("fingerprint") == fp:
+        return "resume"
+    if cache is not None and cache.has(stage.name, fp):
+        try:
+            cache.restore(stage.name, fp, final)
+            return "restore"
+        except OSError as err:
+            console.print(f"[yellow]stage cache: could not restore {stage.name} ({err}); running it")
+    return "run"
+
+
+def flat_numbers(tree: dict, prefix: str) -> dict[str, float]:
+    """``{"a": {"b": 1}}`` → ``{"prefix/a/b": 1}``, numbers only (what a tracker summary takes)."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat_numbers(value, f"{prefix}/{key}"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}/{key}"] = value
+    return out

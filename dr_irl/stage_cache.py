@@ -38,7 +38,8 @@ class StageCache:
         return (self.entry(stage, fingerprint) / "DONE.json").is_file()
 
     def restore(self, stage: str, fingerprint: str, dst: Path) -> None:
-        """Copy the entry to ``dst`` (through ``dst``'s sibling tmp folder, then a rename)."""
+        """Copy the entry to ``dst`` (through ``dst``'s sibling tmp folder, then a rename). Entries are never
+        removed by the cache itself, so a restore cannot race with a store of the same stage."""
         tmp = dst.parent / f".{dst.name}.restore"
         shutil.rmtree(tmp, ignore_errors=True)
         copy_tree(self.entry(stage, fingerprint), tmp)
@@ -54,8 +55,7 @@ class StageCache:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{fingerprint}.")) / "entry"
         try:
             copy_tree(src, tmp)
-            shutil.rmtree(final, ignore_errors=True)  # an entry without DONE.json is not one
-            tmp.rename(final)
+            tmp.rename(final)  # atomic; fails when another job published the entry first
             return True
         except OSError:
             return False

@@ -289,9 +289,7 @@ def stage_reward_models(ctx: Context, out: Path) -> dict:
     """The reward-model family of ``reward_model.kind``: it scores the evaluation and the reward-based optimizers."""
     from dr_irl.rewards.families import REWARD_FAMILIES
 
-    summary = REWARD_FAMILIES.get(ctx.cfg.reward_model.kind).train(ctx, out)
-    ctx.tracker.summary(flat_numbers(summary, "reward_models"))  # accuracies, losses, sizes per model
-    return summary
+    return REWARD_FAMILIES.get(ctx.cfg.reward_model.kind).train(ctx, out)
 
 
 def stage_policy_reward(ctx: Context, out: Path) -> dict:
@@ -301,19 +299,7 @@ def stage_policy_reward(ctx: Context, out: Path) -> dict:
 
     kind = ctx.cfg.optimizer.reward_kind
     summary = REWARD_FAMILIES.get(kind).train(ctx, out)
-    ctx.tracker.summary(flat_numbers(summary, f"policy_reward/{kind}"))
     return {"kind": kind, **summary}
-
-
-def flat_numbers(tree: dict, prefix: str) -> dict[str, float]:
-    """``{"a": {"b": 1}}`` → ``{"prefix/a/b": 1}``, numbers only."""
-    out: dict[str, float] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flat_numbers(value, f"{prefix}/{key}"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}/{key}"] = value
-    return out
 
 
 def stage_alpha_offline(ctx: Context, out: Path) -> dict:
@@ -434,10 +420,16 @@ def stage_report(ctx: Context, out: Path) -> dict:
 
 def _needs_sft_policy(cfg: DictConfig) -> bool:
     """π_SFT is trained when the AfD reward reads it or Best-of-N samples from it."""
+    return "sft_policy" in _reward_deps(cfg, cfg.reward_model.kind) or cfg.optimizer.sample_from == "sft"
+
+
+def _reward_deps(cfg: DictConfig, kind: str) -> tuple[str, ...]:
+    """A reward family's inputs: π_SFT only for the AfD variants that read it (so the IRL models of a
+    Best-of-N-over-π_SFT run are the same, and cached, as every other method's)."""
     from dr_irl.rewards.afd import needs_sft_samples
 
-    afd = cfg.reward_model.kind == "afd" and needs_sft_samples(cfg.reward_model.afd_variant)
-    return afd or cfg.optimizer.sample_from == "sft"
+    reads_sft = kind == "afd" and needs_sft_samples(cfg.reward_model.afd_variant)
+    return ("data", "demonstrations", "reference_samples") + (("sft_policy",) if reads_sft else ())
 
 
 def _needs_policy_reward(cfg: DictConfig) -> bool:
@@ -496,14 +488,14 @@ STAGES = [
         "reward_models",
         stage_reward_models,
         keys=("reward_model", "hardware", "seed"),
-        deps=("data", "demonstrations", "reference_samples", "sft_policy"),
+        deps=lambda cfg: _reward_deps(cfg, cfg.reward_model.kind),
         all_ranks=True,
     ),
     Stage(
         "policy_reward",
         stage_policy_reward,
         keys=("reward_model", "optimizer.reward_kind", "hardware", "seed"),
-        deps=("data", "demonstrations", "reference_samples", "sft_policy"),
+        deps=lambda cfg: _reward_deps(cfg, cfg.optimizer.reward_kind),
         enabled=_needs_policy_reward,
         all_ranks=True,
     ),

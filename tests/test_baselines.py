@@ -166,8 +166,8 @@ def test_reward_kinds_add_the_optimizers_own_family(compose_cfg):
         reward_kinds(compose_cfg(["reward_model.kind=nope"]))
 
 
-def test_reward_model_summaries_are_flattened_for_the_tracker():
-    from dr_irl.stages import flat_numbers
+def test_stage_summaries_are_flattened_for_the_tracker():
+    from dr_irl.pipeline import flat_numbers
 
     summary = {
         "shared": {"eval_accuracy": 0.75, "eval_pairs": 4, "train_accuracy": None},

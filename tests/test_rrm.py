@@ -140,13 +140,16 @@ def test_train_probe_continues_from_an_initial_probe():
     assert not torch.equal(updated.weight, first.weight) and stats["epochs"] == 5
 
 
-def test_round_config_shares_out_epochs_and_steps(compose_cfg):
-    from dr_irl.training.rrm_dpo import round_config
+def test_rounds_train_disjoint_prompt_shards_and_share_out_steps(compose_cfg):
+    from dr_irl.training.rrm_dpo import prompt_shards, round_config
 
     opt = compose_cfg(["optimizer=rrm_dpo", "optimizer.epochs=3", "optimizer.max_steps=5"]).optimizer
     per_round = round_config(opt, 2)
-    assert per_round.epochs == 1.5 and per_round.max_steps == 3 and opt.epochs == 3
+    assert per_round.epochs == 3 and per_round.max_steps == 3  # each round: all epochs over its shard
     assert round_config(compose_cfg(["optimizer=rrm_dpo"]).optimizer, 4).max_steps == -1
+    shards = prompt_shards(10, 3, seed=0)
+    assert sorted(i for s in shards for i in s) == list(range(10)) and [len(s) for s in shards] == [4, 3, 3]
+    assert shards == prompt_shards(10, 3, seed=0) != prompt_shards(10, 3, seed=1)
 
 
 def test_online_probe_update_runs_in_rounds_end_to_end(compose_cfg, tmp_path):
@@ -179,6 +182,12 @@ def test_online_probe_update_runs_in_rounds_end_to_end(compose_cfg, tmp_path):
     texts = {c for row in candidates for c in row["candidates"]}
     rows = [json.loads(line) for line in (stage / "pairs_round1.jsonl").read_text().splitlines()]
     assert rows and all(r["chosen"] in texts and r["rejected"] in texts for r in rows)  # the same candidates
+    first = [json.loads(line) for line in (stage / "pairs.jsonl").read_text().splitlines()]
+    assert not {r["prompt_id"] for r in first} & {r["prompt_id"] for r in rows}  # disjoint shards
+    log = [json.loads(line) for line in (stage / "train_log.jsonl").read_text().splitlines()]
+    assert {row["round"] for row in log} == {0, 1}
+    steps = [row["step"] for row in log if "loss" in row]
+    assert steps == sorted(steps) and max(steps) == sum(r["steps"] for r in policy["rounds"])
 
 
 @pytest.fixture(scope="module")

@@ -41,12 +41,12 @@ def test_baselines_multirun_gives_one_table(tmp_path):
     assert len(skipped) == 4 and all("does not use a scaler" in line for line in skipped)
     finished = sorted(p.parent.name for p in (tmp_path / "sweep").glob("*/results.json"))
     assert finished == [
-        "0-tiny-grpo-none-s0",
-        "1-tiny-grpo-clip_gap-s0",
-        "2-tiny-dpo-none-s0",
-        "4-tiny-rrm_dpo-none-s0",
-        "6-tiny-best_of_n-none-s0",
-        "8-tiny-sft-none-s0",
+        "0-tiny-irl_category-grpo-none-s0",
+        "1-tiny-irl_category-grpo-clip_gap-s0",
+        "2-tiny-irl_category-dpo-none-s0",
+        "4-tiny-irl_category-rrm_dpo-none-s0",
+        "6-tiny-irl_category-best_of_n-none-s0",
+        "8-tiny-irl_category-sft-none-s0",
     ]
     assert "restored from the stage cache" in result.stdout  # later jobs reuse the shared upstream stages
     # `make report` on the sweep's run directories: the comparison table and the plots

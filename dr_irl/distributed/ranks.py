@@ -46,3 +46,14 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def broadcast_from_main(value):
+    """Rank 0's ``value`` on every rank (a picklable object); the value itself with one process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value if is_main_process() else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -41,10 +41,17 @@ def _device(ctx: Context) -> str:
 
 def classifier_scorer(ctx: Context, folder: Path):
     """The sequence-classifier reward models under ``folder/models`` (per category, shared or adapters)."""
+    from dr_irl.rewards.backbones import resolve_backbone_path
     from dr_irl.rewards.router import CategoryRewardModels
+    from dr_irl.stages import init_policy_path
 
+    rm = ctx.cfg.reward_model
     return CategoryRewardModels(
-        folder / "models", ctx.cfg.dataset.categories, ctx.cfg.reward_model.max_length, device=_device(ctx)
+        folder / "models",
+        ctx.cfg.dataset.categories,
+        rm.max_length,
+        device=_device(ctx),
+        base_path=resolve_backbone_path(rm.backbone, init_policy_path(ctx)),  # adapters: this run's backbone
     )
 
 

@@ -104,18 +104,26 @@ def train_reward_model(
 
 
 @zero3_init_disabled()
-def load_scoring_model(folder: Path):
-    """(model, tokenizer) of a saved reward model: a plain folder, or a LoRA adapter on its base backbone.
+def load_scoring_model(folder: Path, base_path: str | None = None):
+    """(model, tokenizer) of a saved reward model: a plain folder, or a LoRA adapter on its base backbone —
+    ``base_path`` when given (the run's own backbone: the adapter's recorded path may be another run's
+    folder when the stage came from the stage cache), else the path the adapter recorded.
 
     Loaded whole on this process (scoring is never sharded), even next to a ZeRO-3 trainer."""
     if (Path(folder) / "adapter_config.json").is_file():
-        from peft import AutoPeftModelForSequenceClassification
+        from peft import PeftModel
 
-        model = AutoPeftModelForSequenceClassification.from_pretrained(str(folder), num_labels=1).eval()
         tokenizer = load_reward_tokenizer(str(folder))
-        model.config.pad_token_id = tokenizer.pad_token_id
-        return model, tokenizer
+        base, _ = load_reward_model(base_path or adapter_base_path(Path(folder)))
+        base.config.pad_token_id = tokenizer.pad_token_id
+        return PeftModel.from_pretrained(base, str(folder)).eval(), tokenizer
     return load_reward_model(str(folder))
+
+
+def adapter_base_path(folder: Path) -> str:
+    import json
+
+    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
 
 
 def model_groups(pairs: list[Pair], categories: Sequence[str], per_category: bool) -> dict[str, list[Pair]]:

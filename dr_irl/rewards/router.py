@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from dr_irl.distributed.deepspeed import zero3_init_disabled
-from dr_irl.rewards.backbones import load_reward_tokenizer, score_texts
-from dr_irl.rewards.irl import SHARED, load_scoring_model
+from dr_irl.rewards.backbones import load_reward_model, load_reward_tokenizer, score_texts
+from dr_irl.rewards.irl import SHARED, adapter_base_path, load_scoring_model
 
 
 class Scorer:
@@ -25,18 +25,14 @@ class Scorer:
 
 
 @zero3_init_disabled()
-def _adapter_scorers(folder: Path, categories: Sequence[str], device: str) -> dict[str, Scorer]:
+def _adapter_scorers(
+    folder: Path, categories: Sequence[str], device: str, base_path: str | None = None
+) -> dict[str, Scorer]:
     """Per-category LoRA adapters on one backbone loaded once (``reward_model.shared_backbone``)."""
-    import json
-
     from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification
 
-    base_path = json.loads((folder / categories[0] / "adapter_config.json").read_text())[
-        "base_model_name_or_path"
-    ]
     tokenizer = load_reward_tokenizer(str(folder / categories[0]))
-    base = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, dtype=torch.float32)
+    base, _ = load_reward_model(base_path or adapter_base_path(folder / categories[0]))
     base.config.pad_token_id = tokenizer.pad_token_id
     model = PeftModel.from_pretrained(base, str(folder / categories[0]), adapter_name=categories[0])
     for category in categories[1:]:
@@ -50,20 +46,26 @@ class CategoryRewardModels:
     shared backbone — a router, not a mixture."""
 
     def __init__(
-        self, folder: str | Path, categories: Sequence[str], max_length: int = 160, device: str = "cpu"
+        self,
+        folder: str | Path,
+        categories: Sequence[str],
+        max_length: int = 160,
+        device: str = "cpu",
+        base_path: str | None = None,
     ) -> None:
+        """``base_path``: the backbone of LoRA-adapter reward models (default: the path each adapter recorded)."""
         folder = Path(folder)
         self.max_length = max_length
         self.categories = list(categories)
         missing = [c for c in self.categories if not (folder / c).is_dir()]
         if (folder / SHARED).is_dir():
-            model, tokenizer = load_scoring_model(folder / SHARED)
+            model, tokenizer = load_scoring_model(folder / SHARED, base_path)
             shared = Scorer(model.to(device).eval(), tokenizer)
             self.route = dict.fromkeys(self.categories, shared)
         elif missing:
             raise FileNotFoundError(f"no reward model for categories {missing} in {folder}")
         elif (folder / self.categories[0] / "adapter_config.json").is_file():
-            self.route = _adapter_scorers(folder, self.categories, device)
+            self.route = _adapter_scorers(folder, self.categories, device, base_path)
         else:
             self.route = {}
             for category in self.categories:

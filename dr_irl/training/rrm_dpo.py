@@ -5,10 +5,11 @@
 (log π/π_ref of chosen − of rejected). σ(r_c), σ(r_r) are the frozen probe's, precomputed per pair as the dataset
 columns ``sig_chosen`` and ``sig_rejected``.
 
-Online probe update (``optimizer.probe_updates = K``, the paper's option): training is split into K + 1 rounds
-(``epochs`` and ``max_steps`` shared out); after each round but the last the probe continues training on the
+Online probe update (``optimizer.probe_updates = K``, the paper's option): the prompts are split into K + 1
+disjoint seeded shards, one per round (each round trains ``epochs`` on its shard, ``max_steps`` is shared out, a
+new TRL run with its own schedule and seed); before every round but the first the probe continues training on the
 *current* policy's hidden states of its own training pairs (demonstration ≻ reference sample), then re-scores the
-same N candidates (no new sampling) on those hidden states, re-ranks them and recomputes σ(r); the next round
+round's candidates (sampled once, at the start) on those hidden states, re-ranks them and computes σ(r); each round
 continues from the current policy, the reference staying π_init. Each update logs the probe's pairwise accuracy
 on the current hidden states before it (how stale the probe had become) and after it.
 """
@@ -282,16 +283,25 @@ def update_probe_online(ctx, probe, model, tokenizer, round_index: int):
 
 
 def round_config(opt: DictConfig, rounds: int) -> DictConfig:
-    """The optimizer config of one of ``rounds`` rounds: the epochs (or max_steps) shared out."""
+    """The optimizer config of one of ``rounds`` rounds: each trains ``epochs`` on its own shard of the
+    prompts (so every prompt is trained on as often as without rounds); ``max_steps`` is shared out."""
     import math
 
     from omegaconf import OmegaConf
 
     per_round = OmegaConf.create(OmegaConf.to_container(opt, resolve=True))
-    per_round.epochs = opt.epochs / rounds
     if opt.max_steps > 0:
         per_round.max_steps = max(1, math.ceil(opt.max_steps / rounds))
     return per_round
+
+
+def prompt_shards(n: int, rounds: int, seed: int) -> list[list[int]]:
+    """Disjoint shards of ``range(n)`` covering it, one per round, from one seeded permutation."""
+    import random
+
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [sorted(order[k::rounds]) for k in range(rounds)]
 
 
 def run_rrm_dpo(ctx, out: Path) -> dict:
@@ -313,9 +323,11 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
         raise ValueError(f"optimizer.probe_updates={opt.probe_updates}: expected >= 0")
     rounds = opt.probe_updates + 1
     prompts = [r for r in records(ctx, "train") if r.harmful or cfg.reward_model.include_benign]
+    shards = prompt_shards(len(prompts), rounds, cfg.seed)
     initial = policy = init_policy_path(ctx)
     probe = candidates = None
     history = []
+    steps_before = 0
     for k in range(rounds):
         pairs_path = out / ("pairs.jsonl" if k == 0 else f"pairs_round{k}.jsonl")
         update = None
@@ -334,32 +346,42 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
                 atomic_write_json(out / "probes" / f"round{k}" / "update.json", update)
                 ctx.tracker.log({f"rrm/probe_update/{key}": v for key, v in update.items()})
                 print(f"online probe update {k}: {update}")
-            write_jsonl(
-                pairs_path,
-                _scored_pairs_rows(rerank_with_probe(ctx, probe, model, tokenizer, prompts, candidates)),
+            shard = shards[k]  # this round's prompts, re-ranked by the current probe on the current policy
+            scored = rerank_with_probe(
+                ctx, probe, model, tokenizer, [prompts[i] for i in shard], [candidates[i] for i in shard]
             )
+            write_jsonl(pairs_path, _scored_pairs_rows(scored))
             del model
             gc.collect()
         barrier()
         last = k == rounds - 1
+        round_pairs = _read_scored_pairs(pairs_path)
+        if not round_pairs:
+            raise ValueError(
+                f"RRM round {k}: no re-ranked pairs among its {len(shards[k])} prompts (all candidates tied); "
+                f"use fewer rounds (optimizer.probe_updates={opt.probe_updates}) or more samples (optimizer.n)"
+            )
         summary = train_rrm_dpo(
             policy,
-            _read_scored_pairs(pairs_path),
+            round_pairs,
             out if last else out / "rounds" / str(k),
             round_config(opt, rounds),
             cfg.model,
             cfg.hardware,
-            cfg.seed,
+            cfg.seed + k,
             per_sample=opt.confidence_per_sample,
             a=opt.confidence_a,
             report_to=ctx.tracker.report_to,
             callbacks=[
                 JsonlMetricsCallback(
-                    out / ("train_log.jsonl" if rounds == 1 else f"train_log_round{k}.jsonl")
+                    out / "train_log.jsonl",
+                    step_offset=steps_before,
+                    extra={"round": k} if rounds > 1 else None,
                 )
             ],
             ref_model_path=initial,
         )
+        steps_before += summary["steps"]
         barrier()
         if k > 0 and is_main_process():  # the previous round's policy has been loaded: free its disk
             shutil.rmtree(Path(policy).parent, ignore_errors=True)
