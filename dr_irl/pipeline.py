@@ -110,7 +110,11 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             ctx.outputs[stage.name] = final
             ctx.summaries[stage.name] = read_json(marker)["summary"]
             if main:
-                where = f"complete in {final}, skipped (resume)" if how == "resume" else f"restored ({fp})"
+                where = (
+                    f"complete in {final}, skipped (resume)"
+                    if how == "resume"
+                    else f"restored from the stage cache ({fp})"
+                )
                 console.print(f"[green]✓[/green] {stage.name}: {where}")
                 ctx.tracker.summary(flat_numbers(ctx.summaries[stage.name], f"stages/{stage.name}"))
             if stage.name == stop_after:
