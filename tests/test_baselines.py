@@ -177,3 +177,12 @@ def test_stage_summaries_are_flattened_for_the_tracker():
         "reward_models/shared/eval_accuracy": 0.75,
         "reward_models/shared/eval_pairs": 4,
     }
+
+
+@pytest.mark.parametrize("optimizer", ["sft", "dpo", "best_of_n", "rrm_dpo"])
+def test_optimizers_without_a_scaler_select_none_unless_told(compose_cfg, optimizer):
+    assert compose_cfg([f"optimizer={optimizer}"]).scaler.name == "none"
+    assert invalid_combination(compose_cfg([f"optimizer={optimizer}"])) is None  # a single run just runs
+    told = compose_cfg([f"optimizer={optimizer}", "scaler=clip_gap"])  # the command line wins (sweeps)
+    assert told.scaler.name == "clip_gap" and invalid_combination(told)
+    assert compose_cfg(["optimizer=grpo"]).scaler.name == "clip_gap"
