@@ -24,6 +24,29 @@ def chat_ids(tokenizer, prompt: str, response: str, max_length: int | None = Non
     return ids, start
 
 
+def chat_batches(
+    tokenizer, prompts: Sequence[str], responses: Sequence[str], batch_size: int, max_length: int
+):
+    """Right-padded batches of chat-formatted pairs: (input_ids, attention_mask, response span) [B, T] each."""
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for begin in range(0, len(prompts), batch_size):
+        chats = [
+            chat_ids(tokenizer, prompts[i], responses[i], max_length)
+            for i in range(begin, min(begin + batch_size, len(prompts)))
+        ]
+        width = max(len(ids) for ids, _ in chats)
+        input_ids = torch.full((len(chats), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(chats), width), dtype=torch.long)
+        span = torch.zeros((len(chats), width), dtype=torch.bool)
+        for i, (ids, start) in enumerate(chats):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention[i, : len(ids)] = 1
+            span[i, start : len(ids)] = True
+        yield input_ids, attention, span
+
+
 @torch.inference_mode()
 def response_logprobs(
     model,
@@ -38,27 +61,14 @@ def response_logprobs(
     The response's tokens are those after the generation prompt, the template's end-of-turn tokens included
     (the same for every model sharing a template, so they matter little in a log-ratio of two such models).
     """
-    if len(prompts) != len(responses):
-        raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = []
     try:
-        for begin in range(0, len(prompts), batch_size):
-            chats = [
-                chat_ids(tokenizer, prompts[i], responses[i], max_length)
-                for i in range(begin, min(begin + batch_size, len(prompts)))
-            ]
-            width = max(len(ids) for ids, _ in chats)
-            input_ids = torch.full((len(chats), width), pad, dtype=torch.long)
-            attention = torch.zeros((len(chats), width), dtype=torch.long)
-            scored = torch.zeros((len(chats), width), dtype=torch.bool)
-            for i, (ids, start) in enumerate(chats):  # right padding
-                input_ids[i, : len(ids)] = torch.tensor(ids)
-                attention[i, : len(ids)] = 1
-                scored[i, max(start, 1) : len(ids)] = True  # token t is predicted from position t − 1
+        for input_ids, attention, span in chat_batches(tokenizer, prompts, responses, batch_size, max_length):
+            scored = span.clone()
+            scored[:, 0] = False  # token t is predicted from position t − 1: the first has no prediction
             logits = model(
                 input_ids=input_ids.to(device), attention_mask=attention.to(device), use_cache=False
             ).logits.float()

@@ -19,13 +19,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dr_irl.data.schema import Record
 from dr_irl.distributed import is_main_process
-from dr_irl.hf_trainer import hardware_args, lora_config, save_trained, use_compact_progress
+from dr_irl.hf_trainer import save_trained, use_compact_progress
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, score_texts
-from dr_irl.rewards.irl import load_scoring_model, split_by_prompt
+from dr_irl.rewards.irl import (
+    load_scoring_model,
+    reward_lora_config,
+    reward_training_args,
+    split_by_prompt,
+)
 
 # variant → (source of the negatives, source of the positives); sources: init | sft (samples), demo
 DISCRIMINATOR_VARIANTS: dict[str, tuple[str, str]] = {
@@ -117,12 +122,7 @@ def train_discriminator(
 
     model, tokenizer = load_reward_model(backbone_path)
     model.config.problem_type = "multi_label_classification"
-    peft_config = lora_config(
-        OmegaConf.create(rm_cfg.backbone.lora)
-        if isinstance(rm_cfg.backbone.lora, dict)
-        else rm_cfg.backbone.lora,
-        task_type="SEQ_CLS",
-    )
+    peft_config = reward_lora_config(rm_cfg)
     if peft_config is not None:
         from peft import get_peft_model
 
@@ -134,17 +134,7 @@ def train_discriminator(
         tokenizer, [e.prompt for e in train], [e.response for e in train], rm_cfg.max_length
     )
     dataset = Dataset.from_dict({"input_ids": encoded["input_ids"], "labels": [[e.label] for e in train]})
-    args = TrainingArguments(
-        output_dir=str(out_dir / "trainer"),
-        num_train_epochs=rm_cfg.epochs,
-        learning_rate=rm_cfg.learning_rate,
-        per_device_train_batch_size=rm_cfg.batch_size,
-        **{**hardware_args(hardware), "gradient_checkpointing": False},
-        report_to=report_to,
-        save_strategy="no",
-        logging_steps=5,
-        seed=seed,
-    )
+    args = TrainingArguments(**reward_training_args(rm_cfg, hardware, out_dir, seed, report_to))
     trainer = Trainer(
         model=model,
         args=args,
@@ -154,7 +144,13 @@ def train_discriminator(
     )
     use_compact_progress(trainer, f"AfD discriminator {out_dir.name}")
     result = trainer.train()
-    save_trained(trainer, tokenizer, out_dir, peft_auto_class="AutoPeftModelForSequenceClassification")
+    save_trained(
+        trainer,
+        tokenizer,
+        out_dir,
+        peft_auto_class="AutoPeftModelForSequenceClassification",
+        merge=not rm_cfg.shared_backbone,
+    )
     summary: dict = {
         "train_examples": len(train),
         "eval_examples": len(held),

@@ -41,6 +41,33 @@ def pairwise_accuracy(model, tokenizer, pairs: list[Pair], max_length: int) -> f
     return (chosen > rejected).float().mean().item()
 
 
+def reward_training_args(
+    rm_cfg: DictConfig, hardware: DictConfig, out_dir: Path, seed: int, report_to: str
+) -> dict:
+    """The TrainingArguments every reward-model trainer (RewardTrainer, the AfD discriminator's) shares."""
+    return {
+        "output_dir": str(out_dir / "trainer"),
+        "num_train_epochs": rm_cfg.epochs,
+        "learning_rate": rm_cfg.learning_rate,
+        "per_device_train_batch_size": rm_cfg.batch_size,
+        **hardware_args(hardware),
+        "gradient_checkpointing": False,
+        "report_to": report_to,
+        "save_strategy": "no",
+        "logging_steps": 5,
+        "seed": seed,
+    }
+
+
+def reward_lora_config(rm_cfg: DictConfig):
+    """peft config of a reward model (SEQ_CLS): ``backbone.lora``, always on with ``shared_backbone`` (adapters
+    on one backbone are the point of that option, whatever ``lora.enabled`` says)."""
+    lora = rm_cfg.backbone.lora
+    if rm_cfg.shared_backbone:
+        lora = {**lora, "enabled": True}
+    return lora_config(OmegaConf.create(lora) if isinstance(lora, dict) else lora, task_type="SEQ_CLS")
+
+
 def train_reward_model(
     pairs: list[Pair],
     backbone_path: str,
@@ -64,23 +91,14 @@ def train_reward_model(
     )
     dataset = Dataset.from_dict({"chosen_ids": chosen["input_ids"], "rejected_ids": rejected["input_ids"]})
     args = RewardConfig(
-        output_dir=str(out_dir / "trainer"),
-        num_train_epochs=rm_cfg.epochs,
-        learning_rate=rm_cfg.learning_rate,
-        per_device_train_batch_size=rm_cfg.batch_size,
-        **{**hardware_args(hardware), "gradient_checkpointing": False},
-        report_to=report_to,
-        save_strategy="no",
-        logging_steps=5,
-        max_length=rm_cfg.max_length,
-        seed=seed,
+        **reward_training_args(rm_cfg, hardware, out_dir, seed, report_to), max_length=rm_cfg.max_length
     )
-    lora = rm_cfg.backbone.lora
-    if rm_cfg.shared_backbone:  # adapters on a shared backbone: LoRA is the point, whatever lora.enabled says
-        lora = {**lora, "enabled": True}
-    peft_config = lora_config(OmegaConf.create(lora) if isinstance(lora, dict) else lora, task_type="SEQ_CLS")
     trainer = RewardTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=reward_lora_config(rm_cfg),
     )
     use_compact_progress(trainer, f"reward model {out_dir.name}")
     result = trainer.train()

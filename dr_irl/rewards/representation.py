@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dr_irl.io import atomic_write_json, read_json
-from dr_irl.models.likelihood import chat_ids
+from dr_irl.models.likelihood import chat_batches
 
 POOLINGS = ("end", "mean")
 WEIGHTS_FILE = "probe.safetensors"
@@ -128,25 +128,12 @@ def pooled_hidden_states(
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r}: expected one of {POOLINGS}")
-    if len(prompts) != len(responses):
-        raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = []
     try:
-        for begin in range(0, len(prompts), batch_size):
-            chunk = range(begin, min(begin + batch_size, len(prompts)))
-            chats = [chat_ids(tokenizer, prompts[i], responses[i], max_length) for i in chunk]
-            width = max(len(ids) for ids, _ in chats)
-            input_ids = torch.full((len(chats), width), pad, dtype=torch.long)
-            attention = torch.zeros((len(chats), width), dtype=torch.long)
-            span = torch.zeros((len(chats), width), dtype=torch.bool)
-            for i, (ids, start) in enumerate(chats):  # right padding
-                input_ids[i, : len(ids)] = torch.tensor(ids)
-                attention[i, : len(ids)] = 1
-                span[i, start : len(ids)] = True
+        for input_ids, attention, span in chat_batches(tokenizer, prompts, responses, batch_size, max_length):
             outputs = model(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
@@ -162,7 +149,7 @@ def pooled_hidden_states(
             hidden = torch.stack(picked, dim=1).float()  # [B, L, T, H]
             if pooling == "end":
                 last = attention.sum(dim=1) - 1
-                pooled = hidden[torch.arange(len(chats)), :, last.to(hidden.device)]
+                pooled = hidden[torch.arange(len(input_ids)), :, last.to(hidden.device)]
             else:
                 weights = span.to(hidden.device, hidden.dtype)
                 pooled = torch.einsum("blth,bt->blh", hidden, weights) / weights.sum(dim=1)[:, None, None]
