@@ -23,9 +23,9 @@ from omegaconf import DictConfig
 
 from dr_irl.data.schema import Record
 from dr_irl.distributed import is_main_process
-from dr_irl.hf_trainer import save_trained, use_compact_progress
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, score_texts
 from dr_irl.rewards.irl import (
+    fit_and_save,
     load_scoring_model,
     reward_lora_config,
     reward_training_args,
@@ -142,15 +142,7 @@ def train_discriminator(
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
     )
-    use_compact_progress(trainer, f"AfD discriminator {out_dir.name}")
-    result = trainer.train()
-    save_trained(
-        trainer,
-        tokenizer,
-        out_dir,
-        peft_auto_class="AutoPeftModelForSequenceClassification",
-        merge=not rm_cfg.shared_backbone,
-    )
+    result = fit_and_save(trainer, tokenizer, out_dir, rm_cfg, f"AfD discriminator {out_dir.name}")
     summary: dict = {
         "train_examples": len(train),
         "eval_examples": len(held),

@@ -68,6 +68,21 @@ def reward_lora_config(rm_cfg: DictConfig):
     return lora_config(OmegaConf.create(lora) if isinstance(lora, dict) else lora, task_type="SEQ_CLS")
 
 
+def fit_and_save(trainer, tokenizer, out_dir: Path, rm_cfg: DictConfig, desc: str):
+    """Train a reward model's trainer and save the model to ``out_dir`` (LoRA merged unless the adapters
+    share a backbone); returns the trainer's result."""
+    use_compact_progress(trainer, desc)
+    result = trainer.train()
+    save_trained(
+        trainer,
+        tokenizer,
+        out_dir,
+        peft_auto_class="AutoPeftModelForSequenceClassification",
+        merge=not rm_cfg.shared_backbone,
+    )
+    return result
+
+
 def train_reward_model(
     pairs: list[Pair],
     backbone_path: str,
@@ -100,15 +115,7 @@ def train_reward_model(
         processing_class=tokenizer,
         peft_config=reward_lora_config(rm_cfg),
     )
-    use_compact_progress(trainer, f"reward model {out_dir.name}")
-    result = trainer.train()
-    save_trained(
-        trainer,
-        tokenizer,
-        out_dir,
-        peft_auto_class="AutoPeftModelForSequenceClassification",
-        merge=not rm_cfg.shared_backbone,
-    )
+    result = fit_and_save(trainer, tokenizer, out_dir, rm_cfg, f"reward model {out_dir.name}")
     summary: dict[str, float | int | None] = {
         "train_pairs": len(train_pairs),
         "eval_pairs": len(eval_pairs),
