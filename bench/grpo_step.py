@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
             device = torch.cuda.get_device_name(0)
     except ImportError:
         pass
+    size = f"{params / 1e9:.2f}B" if params >= 1e8 else f"{params / 1e6:.2f}M"
     batch = f"{args.prompts}×{args.generations}, ≤{args.completion} tok"
     print(f"\nGRPO-S step, {args.steps} steps (first excluded), {device}\n")
     print(
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print("|---|---:|---|---:|---|---:|---:|---:|")
     print(
-        f"| {args.model} | {params / 1e9:.2f}B | {args.hardware} | {args.gpus} | {batch} | "
+        f"| {args.model} | {size} | {args.hardware} | {args.gpus} | {batch} | "
         f"{stats['step_time']:.2f} | {stats['tokens_per_second']:.0f} | {stats['peak_memory_gb']:.1f} |"
     )
     return {**stats, "parameters": params}
