@@ -247,12 +247,11 @@ def stage_reference_samples(ctx: Context, out: Path) -> dict:
 
 
 def stage_sft_policy(ctx: Context, out: Path) -> dict:
-    """π_SFT (SFT of the initial policy on the demonstrations) and its samples on the reward-model prompts:
-    AfD's positives (``init_sft``), negatives (``sft_demo``), log-ratio model, and Best-of-N's sampler."""
-    from dr_irl.distributed.ranks import barrier, is_main_process
+    """π_SFT, the SFT of the initial policy on the demonstrations: AfD's log-ratio model and the source of
+    its samples (stage ``sft_samples``), and Best-of-N's sampler."""
     from dr_irl.training.sft import train_sft
 
-    summary = train_sft(
+    return train_sft(
         init_policy_path(ctx),
         records(ctx, "train"),
         out,
@@ -262,12 +261,13 @@ def stage_sft_policy(ctx: Context, out: Path) -> dict:
         ctx.cfg.seed,
         report_to=ctx.tracker.report_to,
     )
-    if is_main_process():
-        summary["samples"] = sample_reward_prompts(
-            ctx, str(out / "model"), out / "samples.jsonl", "π_SFT samples"
-        )
-    barrier()
-    return summary
+
+
+def stage_sft_samples(ctx: Context, out: Path) -> dict:
+    """Samples of π_SFT on the reward-model prompts: AfD's positives (``init_sft``) or negatives (``sft_demo``)."""
+    return sample_reward_prompts(
+        ctx, str(ctx.output("sft_policy") / "model"), out / "samples.jsonl", "π_SFT samples"
+    )
 
 
 def reference_samples(ctx: Context) -> dict[str, list[str]]:
@@ -426,10 +426,13 @@ def _needs_sft_policy(cfg: DictConfig) -> bool:
 def _reward_deps(cfg: DictConfig, kind: str) -> tuple[str, ...]:
     """A reward family's inputs: π_SFT only for the AfD variants that read it (so the IRL models of a
     Best-of-N-over-π_SFT run are the same, and cached, as every other method's)."""
-    from dr_irl.rewards.afd import needs_sft_samples
+    from dr_irl.rewards.afd import reads_sft_policy
 
-    reads_sft = kind == "afd" and needs_sft_samples(cfg.reward_model.afd_variant)
-    return ("data", "demonstrations", "reference_samples") + (("sft_policy",) if reads_sft else ())
+    variant = cfg.reward_model.afd_variant
+    reads = ()
+    if kind == "afd" and reads_sft_policy(variant):
+        reads = ("sft_policy",) if variant == "log_ratio" else ("sft_policy", "sft_samples")
+    return ("data", "demonstrations", "reference_samples", *reads)
 
 
 def _needs_policy_reward(cfg: DictConfig) -> bool:
@@ -479,10 +482,17 @@ STAGES = [
     Stage(
         "sft_policy",
         stage_sft_policy,
-        keys=(*SAMPLE_KEYS, "sft_policy", "hardware"),
+        keys=("model", "warm_start", "sft_policy", "hardware", "seed"),
         deps=("data", "demonstrations", "warm_start"),
         enabled=_needs_sft_policy,
         all_ranks=True,
+    ),
+    Stage(
+        "sft_samples",
+        stage_sft_samples,
+        keys=SAMPLE_KEYS,
+        deps=("data", "demonstrations", "warm_start", "sft_policy"),
+        enabled=lambda cfg: "sft_samples" in _reward_deps(cfg, cfg.reward_model.kind),
     ),
     Stage(
         "reward_models",

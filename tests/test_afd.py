@@ -13,7 +13,7 @@ from dr_irl.rewards.afd import (
     discriminator_examples,
     discriminator_loss,
     logit_reward,
-    needs_sft_samples,
+    reads_sft_policy,
 )
 
 RECORDS = [
@@ -41,8 +41,8 @@ def test_discriminator_examples_take_negatives_and_positives_of_the_variant(vari
 
 
 def test_variants_are_checked_and_know_what_they_read():
-    assert needs_sft_samples("init_sft") and needs_sft_samples("sft_demo") and needs_sft_samples("log_ratio")
-    assert not needs_sft_samples("init_demo")
+    assert reads_sft_policy("init_sft") and reads_sft_policy("sft_demo") and reads_sft_policy("log_ratio")
+    assert not reads_sft_policy("init_demo")
     with pytest.raises(ValueError, match="reward_model.afd_variant='sft_init'"):
         check_variant("sft_init")
 

@@ -133,6 +133,7 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
     assert results["optimizer"] == optimizer and 0 <= results["after"]["refusal_rate"] <= 1
     assert math.isfinite(results["after"]["mean_reward"])  # every reward family scores the evaluation
     assert ("sft_policy" in summaries) == (cfg.optimizer.sample_from == "sft" or "reward_model=afd" in reward)
+    assert ("sft_samples" in summaries) == (reward == ["reward_model=afd"])  # only a discriminator reads them
     stage = baseline_dir / "stages"
     if optimizer == "best_of_n" and cfg.optimizer.sample_from == "sft":
         model_path = stage / "policy" / summaries["policy"]["model_path"]  # relative: the run dir can move

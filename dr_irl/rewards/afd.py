@@ -46,7 +46,7 @@ def check_variant(variant: str) -> None:
         raise ValueError(f"reward_model.afd_variant={variant!r}: expected one of {list(VARIANTS)}")
 
 
-def needs_sft_samples(variant: str) -> bool:
+def reads_sft_policy(variant: str) -> bool:
     """Whether the variant reads π_SFT (its samples, or its log-likelihood)."""
     check_variant(variant)
     return variant == "log_ratio" or "sft" in DISCRIMINATOR_VARIANTS[variant]

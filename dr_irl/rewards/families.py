@@ -97,7 +97,7 @@ def train_bradley_terry(ctx: Context, out: Path) -> dict:
 def sft_samples(ctx: Context) -> dict[str, list[str]]:
     from dr_irl.stages import read_jsonl
 
-    path = ctx.output("sft_policy") / "samples.jsonl"
+    path = ctx.output("sft_samples") / "samples.jsonl"
     return ctx.memo("sft_samples", lambda: {row["id"]: row["samples"] for row in read_jsonl(path)})
 
 
@@ -112,7 +112,7 @@ def train_afd(ctx: Context, out: Path) -> dict:
     check_variant(rm.afd_variant)
     if rm.afd_variant == "log_ratio":
         return {"variant": "log_ratio", "sft_policy": str(ctx.output("sft_policy") / "model")}
-    samples = sft_samples(ctx) if "sft_policy" in ctx.outputs else {}
+    samples = sft_samples(ctx) if "sft_samples" in ctx.outputs else {}
     examples = discriminator_examples(rm.afd_variant, records(ctx, "train"), reference_samples(ctx), samples)
     backbone = resolve_backbone_path(rm.backbone, init_policy_path(ctx))
     summary: dict = {"variant": rm.afd_variant}
