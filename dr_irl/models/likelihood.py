@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -22,6 +23,17 @@ def chat_ids(tokenizer, prompt: str, response: str, max_length: int | None = Non
         cut = len(ids) - max_length
         ids, start = ids[cut:], max(0, start - cut)
     return ids, start
+
+
+@contextmanager
+def eval_mode(model) -> Iterator[torch.device]:
+    """``model`` in eval mode for the block (its device is yielded), its training mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
 
 
 def chat_batches(
@@ -61,11 +73,8 @@ def response_logprobs(
     The response's tokens are those after the generation prompt, the template's end-of-turn tokens included
     (the same for every model sharing a template, so they matter little in a log-ratio of two such models).
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     out = []
-    try:
+    with eval_mode(model) as device:
         for input_ids, attention, span in chat_batches(tokenizer, prompts, responses, batch_size, max_length):
             scored = span.clone()
             scored[:, 0] = False  # token t is predicted from position t − 1: the first has no prediction
@@ -75,6 +84,4 @@ def response_logprobs(
             logp = torch.log_softmax(logits[:, :-1], dim=-1)
             token_logp = logp.gather(-1, input_ids[:, 1:, None].to(device))[..., 0]
             out.append((token_logp * scored[:, 1:].to(device)).sum(dim=1).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dr_irl.io import atomic_write_json, read_json
-from dr_irl.models.likelihood import chat_batches
+from dr_irl.models.likelihood import chat_batches, eval_mode
 
 POOLINGS = ("end", "mean")
 WEIGHTS_FILE = "probe.safetensors"
@@ -128,11 +128,8 @@ def pooled_hidden_states(
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r}: expected one of {POOLINGS}")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     out = []
-    try:
+    with eval_mode(model) as device:
         for input_ids, attention, span in chat_batches(tokenizer, prompts, responses, batch_size, max_length):
             outputs = model(
                 input_ids=input_ids.to(device),
@@ -154,8 +151,6 @@ def pooled_hidden_states(
                 weights = span.to(hidden.device, hidden.dtype)
                 pooled = torch.einsum("blth,bt->blh", hidden, weights) / weights.sum(dim=1)[:, None, None]
             out.append(pooled.cpu())
-    finally:
-        model.train(was_training)
     if not out:
         raise ValueError("no (prompt, response) pairs to encode")
     return torch.cat(out)
