@@ -1,6 +1,6 @@
 """Dynamic reward scaling of DR-IRL (GRPO-S): pure tensor functions, no model, no trainer.
 
-Tensors in, tensors out, so that every formula is testable on its own (DESIGN.md §1.1).
+Tensors in, tensors out, so that every formula is testable on its own (docs/design.md, 1.3).
 """
 
 from dr_irl.scaling.advantage import group_normalised_advantages, scale_advantages
