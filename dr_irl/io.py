@@ -1,10 +1,13 @@
-"""Atomic file writes: an artifact is either complete or absent, never half-written."""
+"""Atomic file writes and folder replacement: an artifact is either complete or absent, never half-written."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +33,47 @@ def atomic_write_json(path: str | Path, value: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def replace_dir(new: Path, final: Path) -> None:
+    """Publish the complete folder ``new`` as ``final``, never losing the old ``final`` on the way.
+
+    The old folder is renamed aside, the new one renamed in, and only then is the old one deleted: a failure
+    at any point leaves either the old or the new folder complete at ``final`` (or, between the two renames,
+    the old one aside and the new one still at ``new``). An old folder that cannot be deleted (a read-only
+    or immutable file inside) is left aside with a warning naming it; the new folder is published anyway.
+    """
+    new, final = Path(new), Path(final)
+    aside = None
+    if final.exists():
+        aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        os.replace(final, aside / final.name)
+    try:
+        os.replace(new, final)
+    except BaseException:
+        if aside is not None:  # put the old folder back where it was
+            os.replace(aside / final.name, final)
+            aside.rmdir()
+        raise
+    if aside is not None:
+        remove_tree(aside)
+
+
+def remove_tree(path: Path) -> bool:
+    """Delete a folder; on failure warn, naming what could not be removed, and return False."""
+    problems: list[str] = []
+
+    def onexc(function, failed, exc) -> None:  # keep deleting the rest, remember what failed
+        problems.append(f"{failed} ({exc if isinstance(exc, BaseException) else exc[1]})")
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=onexc)
+    else:
+        shutil.rmtree(path, onerror=onexc)
+    if problems:
+        warnings.warn(
+            f"could not delete {path}: {problems[0]}"
+            + (f" and {len(problems) - 1} more" if problems[1:] else ""),
+            stacklevel=2,
+        )
+    return not problems
