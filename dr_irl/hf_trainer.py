@@ -1,9 +1,12 @@
 """What every HF/TRL trainer of the project shares: arguments from the hardware group, LoRA configs,
-saving from any rank, the metrics file and the compact progress bar."""
+seeded model construction, mid-stage checkpoints and resuming from them, saving from any rank, the
+metrics file and the compact progress bar."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -25,6 +28,66 @@ def hardware_args(hardware: DictConfig) -> dict:
     if ds is not None:
         args["deepspeed"] = ds
     return args
+
+
+def checkpoint_args(group: DictConfig) -> dict:
+    """TrainingArguments of mid-stage checkpoints from a config group's ``save_steps`` (0: none) and
+    ``save_total_limit`` (how many of the last ones are kept)."""
+    steps = int(group.get("save_steps") or 0)
+    if steps <= 0:
+        return {"save_strategy": "no"}
+    return {
+        "save_strategy": "steps",
+        "save_steps": steps,
+        "save_total_limit": max(1, int(group.get("save_total_limit") or 1)),
+    }
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete ``checkpoint-N`` folder in ``output_dir`` (its ``trainer_state.json`` is written
+    last), or None. Incomplete ones, left by a crash while saving, are deleted (by the main process)."""
+    from dr_irl.distributed import is_main_process
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    found = sorted(
+        (int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))
+    )
+    complete = [p for _, p in found if (p / "trainer_state.json").is_file()]
+    if is_main_process():
+        for _, path in found:
+            if path not in complete:
+                shutil.rmtree(path, ignore_errors=True)
+    return str(complete[-1]) if complete else None
+
+
+def train_resumable(trainer):
+    """``trainer.train()``, resumed from the newest complete checkpoint in its ``output_dir`` when an
+    interrupted run left one (optimizer, scheduler, RNG states and data position included); the checkpoints
+    are deleted once training finished. Returns the trainer's result."""
+    from dr_irl.distributed import barrier, is_main_process
+
+    checkpoint = last_checkpoint(trainer.args.output_dir)
+    if checkpoint is not None and is_main_process():
+        print(f"resuming training from {checkpoint}", flush=True)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    barrier()
+    if is_main_process():
+        for path in Path(trainer.args.output_dir).glob("checkpoint-*"):
+            shutil.rmtree(path, ignore_errors=True)
+    return result
+
+
+def seed_model_construction(seed: int) -> None:
+    """Seed every RNG before a model is built: a new head or LoRA weights are then initialised the same way
+    whatever ran before in this process (a resumed run skips stages an uninterrupted one ran)."""
+    from transformers import set_seed
+
+    set_seed(seed)
 
 
 def lora_config(lora: DictConfig, task_type: str = "CAUSAL_LM"):
@@ -101,6 +164,11 @@ class JsonlMetricsCallback(TrainerCallback):
         self.step_offset, self.extra = step_offset, dict(extra or {})
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Drop the rows an interrupted run logged after the step this one starts (or resumes) from."""
+        if state.is_world_process_zero:
+            drop_rows_after(self.path, state.global_step + self.step_offset)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
             return
@@ -109,6 +177,27 @@ class JsonlMetricsCallback(TrainerCallback):
         row["peak_memory_gb"] = peak_memory_gb()
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
+
+
+def drop_rows_after(path: Path, step: int) -> None:
+    """Remove from a per-step jsonl log (rows with a ``step``) the rows after ``step``: what an interrupted
+    run logged past the checkpoint the new run resumes from (``step`` 0: a fresh start, all of them)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and _row_step(line) <= step]
+    if len(kept) != len(lines):
+        from dr_irl.io import atomic_write_text
+
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _row_step(line: str) -> float:
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return float("inf")  # a torn last line of a killed run: dropped
 
 
 class CompactProgressCallback(TrainerCallback):

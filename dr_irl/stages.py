@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from dr_irl.data import balance_by_category, load_records, write_records
+from dr_irl.data.lengths import GENERATION_KEYS, drop_long_prompts
 from dr_irl.data.schema import Record
 from dr_irl.io import atomic_write_json, atomic_write_text
 from dr_irl.pipeline import Context, Stage
@@ -101,11 +102,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def stage_data(ctx: Context, out: Path) -> dict:
-    """Load and validate the train and held-out splits of ``dataset.source``, balance the harmful prompts."""
+    """Load and validate the train and held-out splits of ``dataset.source`` (prompts that do not fit the
+    model's context fail or are skipped: dr_irl/data/lengths.py), balance the harmful prompts."""
     from dr_irl.data.sources import load_dataset_records
 
     ds = ctx.cfg.dataset
-    loaded = load_dataset_records(ds, ctx.cfg.seed)
+    loaded = drop_long_prompts(load_dataset_records(ds, ctx.cfg.seed), ctx.cfg, base_model_path(ctx))
     train, balance = balance_by_category(
         loaded.train, ds.categories, ds.balance, ctx.cfg.seed, ds.max_per_category
     )
@@ -457,7 +459,7 @@ SAMPLE_KEYS = (
 )
 
 STAGES = [
-    Stage("data", stage_data, keys=("dataset", "seed")),
+    Stage("data", stage_data, keys=("dataset", "seed", "model", *GENERATION_KEYS)),  # prompt lengths
     Stage(
         "demonstrations",
         stage_demonstrations,
@@ -472,6 +474,7 @@ STAGES = [
         deps=("data", "demonstrations"),
         enabled=lambda cfg: cfg.model.warm_start,
         all_ranks=True,
+        resumable=True,
     ),
     Stage(
         "reference_samples",
@@ -486,6 +489,7 @@ STAGES = [
         deps=("data", "demonstrations", "warm_start"),
         enabled=_needs_sft_policy,
         all_ranks=True,
+        resumable=True,
     ),
     Stage(
         "sft_samples",
@@ -500,6 +504,7 @@ STAGES = [
         keys=("reward_model", "hardware", "seed"),
         deps=lambda cfg: _reward_deps(cfg, cfg.reward_model.kind),
         all_ranks=True,
+        resumable=True,
     ),
     Stage(
         "policy_reward",
@@ -508,6 +513,7 @@ STAGES = [
         deps=lambda cfg: _reward_deps(cfg, cfg.optimizer.reward_kind),
         enabled=_needs_policy_reward,
         all_ranks=True,
+        resumable=True,
     ),
     Stage(
         "alpha_offline",
@@ -536,6 +542,7 @@ STAGES = [
             "alpha_offline",
         ),
         all_ranks=True,
+        resumable=True,
     ),
     Stage(
         "eval_policy",

@@ -120,7 +120,7 @@ def train_discriminator(
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    model, tokenizer = load_reward_model(backbone_path)
+    model, tokenizer = load_reward_model(backbone_path, seed=seed)
     model.config.problem_type = "multi_label_classification"
     peft_config = reward_lora_config(rm_cfg)
     if peft_config is not None:

@@ -56,10 +56,17 @@ def load_reward_tokenizer(path: str, trust_remote_code: bool = False):
     return tokenizer
 
 
-def load_reward_model(path: str, trust_remote_code: bool = False):
-    """(model, tokenizer) of a one-output sequence classifier; a new head is initialised if ``path`` has none."""
+def load_reward_model(path: str, trust_remote_code: bool = False, seed: int | None = None):
+    """(model, tokenizer) of a one-output sequence classifier; a new head is initialised if ``path`` has none.
+
+    ``seed`` (to train the model): every RNG is seeded first, so the new head and whatever is initialised
+    after it (LoRA weights) do not depend on what ran before in this process."""
     from transformers import AutoModelForSequenceClassification
 
+    if seed is not None:
+        from dr_irl.hf_trainer import seed_model_construction
+
+        seed_model_construction(seed)
     tokenizer = load_reward_tokenizer(path, trust_remote_code)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=torch.float32, trust_remote_code=trust_remote_code

@@ -15,7 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 from dr_irl.data.pairs import Pair
 from dr_irl.distributed import is_main_process
 from dr_irl.distributed.deepspeed import zero3_init_disabled
-from dr_irl.hf_trainer import hardware_args, lora_config, save_trained, use_compact_progress
+from dr_irl.hf_trainer import (
+    checkpoint_args,
+    hardware_args,
+    lora_config,
+    save_trained,
+    train_resumable,
+    use_compact_progress,
+)
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, load_reward_tokenizer, score_texts
 
 SHARED = "shared"
@@ -53,9 +60,9 @@ def reward_training_args(
         **hardware_args(hardware),
         "gradient_checkpointing": False,
         "report_to": report_to,
-        "save_strategy": "no",
         "logging_steps": 5,
         "seed": seed,
+        **checkpoint_args(rm_cfg),
     }
 
 
@@ -69,10 +76,10 @@ def reward_lora_config(rm_cfg: DictConfig):
 
 
 def fit_and_save(trainer, tokenizer, out_dir: Path, rm_cfg: DictConfig, desc: str):
-    """Train a reward model's trainer and save the model to ``out_dir`` (LoRA merged unless the adapters
-    share a backbone); returns the trainer's result."""
+    """Train a reward model's trainer (resuming from its last checkpoint after a crash) and save the model
+    to ``out_dir`` (LoRA merged unless the adapters share a backbone); returns the trainer's result."""
     use_compact_progress(trainer, desc)
-    result = trainer.train()
+    result = train_resumable(trainer)
     save_trained(
         trainer,
         tokenizer,
@@ -92,11 +99,16 @@ def train_reward_model(
     seed: int,
     report_to: str = "none",
 ) -> dict[str, float | int | None]:
-    """Train one reward model on ``pairs`` with TRL's RewardTrainer, save it (merged if LoRA) to ``out_dir``."""
+    """Train one reward model on ``pairs`` with TRL's RewardTrainer, save it (merged if LoRA) to ``out_dir``.
+
+    A model an interrupted run of the stage finished (its ``reward_summary.json``, written last) is kept."""
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    model, tokenizer = load_reward_model(backbone_path)
+    finished = read_finished(out_dir)
+    if finished is not None:
+        return finished
+    model, tokenizer = load_reward_model(backbone_path, seed=seed)
     train_pairs, eval_pairs = split_by_prompt(pairs, rm_cfg.eval_fraction, seed)
     chosen = encode_pairs(
         tokenizer, [p.prompt for p in train_pairs], [p.chosen for p in train_pairs], rm_cfg.max_length
@@ -125,7 +137,28 @@ def train_reward_model(
         model, tokenizer = load_scoring_model(out_dir)
         summary["train_accuracy"] = pairwise_accuracy(model, tokenizer, train_pairs, rm_cfg.max_length)
         summary["eval_accuracy"] = pairwise_accuracy(model, tokenizer, eval_pairs, rm_cfg.max_length)
+        mark_finished(out_dir, summary)
     return summary
+
+
+FINISHED = "reward_summary.json"
+
+
+def mark_finished(out_dir: Path, summary: dict) -> None:
+    """Record that the model in ``out_dir`` is complete (its summary, written after the weights)."""
+    from dr_irl.io import atomic_write_json
+
+    atomic_write_json(Path(out_dir) / FINISHED, summary)
+
+
+def read_finished(out_dir: Path) -> dict | None:
+    """The summary of a model an earlier, interrupted run of the stage finished in ``out_dir``, or None."""
+    import json
+
+    try:
+        return json.loads((Path(out_dir) / FINISHED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 @zero3_init_disabled()

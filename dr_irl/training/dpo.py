@@ -15,7 +15,7 @@ from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from dr_irl.data.pairs import Pair
-from dr_irl.hf_trainer import hardware_args
+from dr_irl.hf_trainer import checkpoint_args, hardware_args
 
 
 class WeightedPreferenceCollator(DataCollatorForPreference):
@@ -85,9 +85,9 @@ def dpo_config(out_dir: Path, opt: DictConfig, hardware: DictConfig, seed: int, 
         max_length=opt.max_length,
         loss_type=["sigmoid"],
         report_to=report_to,
-        save_strategy="no",
         logging_steps=opt.logging_steps,
         seed=seed,
+        **checkpoint_args(opt),
         **hardware_args(hardware),
     )
 
@@ -105,8 +105,16 @@ def train_dpo(
     callbacks=(),
 ) -> dict:
     """Train with (scaled) DPO from ``model_path``; saves the policy to ``out_dir/model``."""
-    from dr_irl.hf_trainer import load_trainable_policy, lora_config, save_trained, use_compact_progress
+    from dr_irl.hf_trainer import (
+        load_trainable_policy,
+        lora_config,
+        save_trained,
+        seed_model_construction,
+        train_resumable,
+        use_compact_progress,
+    )
 
+    seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
     args = dpo_config(out_dir, opt, hardware, seed, report_to)
     collator = WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=opt.max_length)
@@ -120,6 +128,6 @@ def train_dpo(
         callbacks=list(callbacks),
     )
     use_compact_progress(trainer, "DPO-S" if beta_scale is not None else "DPO")
-    result = trainer.train()
+    result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
     return {"train_loss": result.training_loss, "pairs": len(pairs), "steps": trainer.state.global_step}

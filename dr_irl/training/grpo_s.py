@@ -4,6 +4,9 @@ TRL computes Â over the gathered batch and slices each process's part. This sub
 completion inputs of α (category, δ, reward gap) the same way, computes α on the whole batch (so category
 means, the outlier mask and the EMA are global and identical on every rank), slices the local part and
 multiplies: A_i = α_i · Â_i. With ``scaler=none`` the advantages are TRL's, untouched.
+
+The scaler's running state (the EMA of the gap, the running δ̄) is saved inside every mid-stage checkpoint
+and restored with it, so a resumed run scales its advantages as the uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from omegaconf import DictConfig
 from trl import GRPOConfig, GRPOTrainer
 
 from dr_irl.encoders.hardness import HardnessScorer
-from dr_irl.hf_trainer import hardware_args
+from dr_irl.hf_trainer import checkpoint_args, hardware_args
 from dr_irl.rewards.router import CategoryRewardFunction
 from dr_irl.scaling import DynamicRewardScaler, scale_advantages
 
@@ -42,6 +45,38 @@ class GRPOSTrainer(GRPOTrainer):
         self.offline_delta = offline_delta
         self.offline_delta_bar = offline_delta_bar
         self.category_index = {name: i for i, name in enumerate(scaler.category_names)}
+
+    SCALER_STATE = "scaler_state.json"
+
+    def _save_checkpoint(self, model, trial):
+        """The scaler's state goes into the checkpoint folder before TRL/HF write it (their
+        ``trainer_state.json``, written last, marks the checkpoint complete)."""
+        from dr_irl.io import atomic_write_json
+
+        if self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            state = {"gap_ema": self.scaler.gap_ema.tolist(), "delta_ema": self.scaler.delta_ema.tolist()}
+            atomic_write_json(folder / self.SCALER_STATE, state)
+        super()._save_checkpoint(model, trial)
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        """Training, with the scaler's state restored first when resuming from a checkpoint (and the per-step
+        α log cut back to that step)."""
+        from dr_irl.hf_trainer import drop_rows_after
+
+        step = 0
+        if isinstance(resume_from_checkpoint, str):
+            from dr_irl.io import read_json
+
+            step = read_json(Path(resume_from_checkpoint) / "trainer_state.json")["global_step"]
+            saved = Path(resume_from_checkpoint) / self.SCALER_STATE
+            if saved.is_file():
+                state = read_json(saved)
+                self.scaler.gap_ema = torch.tensor(state["gap_ema"], dtype=torch.float64)
+                self.scaler.delta_ema = torch.tensor(state["delta_ema"], dtype=torch.float64)
+        if self.accelerator.is_main_process:
+            drop_rows_after(Path(self.args.output_dir).parent / "alpha_values.jsonl", step)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def _local_scaling_inputs(self) -> dict[str, torch.Tensor]:
         """Per-completion category, δ and gap of this process's completions (from the last reward call)."""
@@ -147,8 +182,8 @@ def grpo_config(
         gradient_accumulation_steps=opt.gradient_accumulation_steps,
         logging_steps=opt.logging_steps,
         report_to=report_to,
-        save_strategy="no",
         seed=seed,
+        **checkpoint_args(opt),
         **hardware_args(hardware),
         **vllm_args(opt),
     )

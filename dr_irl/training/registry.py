@@ -47,7 +47,14 @@ def write_scaler_state(scaler, folder: Path) -> None:
 @OPTIMIZERS.register("grpo")
 def run_grpo(ctx, out: Path) -> dict:
     """GRPO / GRPO-S on the training prompts, rewarded by the run's reward model (the category IRL models by default)."""
-    from dr_irl.hf_trainer import JsonlMetricsCallback, lora_config, save_trained, use_compact_progress
+    from dr_irl.hf_trainer import (
+        JsonlMetricsCallback,
+        lora_config,
+        save_trained,
+        seed_model_construction,
+        train_resumable,
+        use_compact_progress,
+    )
     from dr_irl.io import read_json
     from dr_irl.rewards import CategoryRewardFunction
     from dr_irl.stages import hardness_scorer, init_policy_path, load_policy, records, reward_models
@@ -63,6 +70,7 @@ def run_grpo(ctx, out: Path) -> dict:
         offline_bar = torch.tensor([saved["delta_bar"][c] for c in categories])
     elif sc.use_data:
         hardness = hardness_scorer(ctx)
+    seed_model_construction(cfg.seed)
     model, tokenizer = load_policy(ctx, init_policy_path(ctx), for_generation=False)
     trainer = GRPOSTrainer(
         model=model,
@@ -80,16 +88,26 @@ def run_grpo(ctx, out: Path) -> dict:
         callbacks=[JsonlMetricsCallback(out / "train_log.jsonl")],
     )
     use_compact_progress(trainer, f"GRPO ({sc.name})")
-    result = trainer.train()
+    resumed = trainer_checkpoint_step(trainer)
+    result = train_resumable(trainer)
     write_scaler_state(trainer.scaler, out / "scaler_state")
     if cfg.optimizer.save_model:
         save_trained(trainer, tokenizer, out / "model")
     return {
         "train_loss": result.training_loss,
         "steps": trainer.state.global_step,
+        "resumed_from_step": resumed,
         "model_path": "model",
         "responder": "greedy",
     }
+
+
+def trainer_checkpoint_step(trainer) -> int:
+    """The step a trainer will resume from (0: a fresh start)."""
+    from dr_irl.hf_trainer import last_checkpoint
+
+    checkpoint = last_checkpoint(trainer.args.output_dir)
+    return int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
 
 
 @OPTIMIZERS.register("sft")

@@ -161,11 +161,19 @@ def train_rrm_dpo(
     max_length, logging_steps. ``ref_model_path``: the DPO reference when it is not ``model_path`` itself (later
     rounds of the online update).
     """
-    from dr_irl.hf_trainer import load_trainable_policy, lora_config, save_trained, use_compact_progress
+    from dr_irl.hf_trainer import (
+        load_trainable_policy,
+        lora_config,
+        save_trained,
+        seed_model_construction,
+        train_resumable,
+        use_compact_progress,
+    )
     from dr_irl.models import load_causal_lm
 
     if not pairs_with_sigmas:
         raise ValueError("no re-ranked pairs to train on")
+    seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
     ref_model = None
     if ref_model_path is not None and ref_model_path != model_path:
@@ -184,7 +192,7 @@ def train_rrm_dpo(
         a=a,
     )
     use_compact_progress(trainer, "RRM-DPO")
-    result = trainer.train()
+    result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
     sig_c = torch.tensor([s for _, s, _ in pairs_with_sigmas])
     sig_r = torch.tensor([s for _, _, s in pairs_with_sigmas])

@@ -9,10 +9,13 @@ from omegaconf import DictConfig
 
 from dr_irl.data.schema import Record
 from dr_irl.hf_trainer import (
+    checkpoint_args,
     hardware_args,
     load_trainable_policy,
     lora_config,
     save_trained,
+    seed_model_construction,
+    train_resumable,
     use_compact_progress,
 )
 
@@ -46,6 +49,7 @@ def train_sft(
     """Fine-tune ``model_path`` on the demonstrations of ``records``; save the model to ``out_dir/model``."""
     from trl import SFTConfig, SFTTrainer
 
+    seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
     args = SFTConfig(
         output_dir=str(out_dir / "trainer"),
@@ -54,9 +58,9 @@ def train_sft(
         per_device_train_batch_size=sft_cfg.batch_size,
         max_length=sft_cfg.max_length,
         report_to=report_to,
-        save_strategy="no",
         logging_steps=5,
         seed=seed,
+        **checkpoint_args(sft_cfg),
         **hardware_args(hardware),
     )
     trainer = SFTTrainer(
@@ -68,6 +72,6 @@ def train_sft(
         callbacks=list(callbacks),
     )
     use_compact_progress(trainer, "SFT")
-    result = trainer.train()
+    result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
     return {"train_loss": result.training_loss, "examples": len(records)}
