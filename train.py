@@ -2,6 +2,8 @@
 
 With ``hardware.num_gpus > 1`` (or ``num_nodes > 1``) it relaunches itself under torchrun, every rank
 writing to the same run directory; under ``torchrun``/``accelerate launch`` it runs as one of the ranks.
+``hardware=auto`` and ``recipe=auto`` (the defaults) are resolved first and the plan is printed before any
+stage (``plan_only=true``: the plan alone); see dr_irl/startup.py.
 A user error (bad config value, bad data, missing model, run directory in use) prints one ``error:`` line
 and exits with status 1; ``debug=true`` or ``HYDRA_FULL_ERROR=1`` shows its traceback.
 """
@@ -9,6 +11,7 @@ and exits with status 1; ``debug=true`` or ``HYDRA_FULL_ERROR=1`` shows its trac
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -24,10 +27,15 @@ def main(cfg: DictConfig) -> None:
 
     from dr_irl.cli import run, user_errors_reported
     from dr_irl.distributed.launch import launch, needs_launch
+    from dr_irl.startup import prepare_job, show_plan
 
+    hydra_cfg = HydraConfig.get()
+    cfg, overrides = prepare_job(cfg, list(hydra_cfg.overrides.task))  # multirun jobs: hardware/recipe=auto
+    show_plan(cfg, hydra_cfg.runtime.output_dir)
+    if cfg.plan_only:
+        return
     if needs_launch(cfg.hardware):
-        hydra_cfg = HydraConfig.get()
-        status = launch(cfg.hardware, __file__, list(hydra_cfg.overrides.task), hydra_cfg.runtime.output_dir)
+        status = launch(cfg.hardware, __file__, overrides, hydra_cfg.runtime.output_dir)
         if status:
             sys.exit(status)
         return
@@ -37,4 +45,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from dr_irl.startup import preflight
+
+    sys.argv = preflight(sys.argv, Path(__file__).resolve().parent / "conf")  # single runs: resolve auto now
     main()

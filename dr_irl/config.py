@@ -88,6 +88,21 @@ class TinyModelConfig:
 
 
 @dataclass
+class ArchConfig:
+    """The shapes of a model's Hugging Face config (its own key names), for the memory plan when the model's
+    config.json is not on this machine; a local config.json wins. Empty ``model_type``: not declared."""
+
+    model_type: str = ""  # llama | qwen2 | ... (transformers' model_type)
+    hidden_size: int = 0
+    num_hidden_layers: int = 0
+    num_attention_heads: int = 0
+    num_key_value_heads: int = 0
+    intermediate_size: int = 0
+    vocab_size: int = 0
+    tie_word_embeddings: bool = False
+
+
+@dataclass
 class ModelConfig:
     name: str = "tiny"
     source: str = "hub"  # hub | smollm2_gguf | tiny : how the local folder is obtained
@@ -98,6 +113,7 @@ class ModelConfig:
     warm_start: bool = False  # SFT on demonstrations before RL (needed by random-weight models)
     lora: LoraConfig = field(default_factory=LoraConfig)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
 
 
 @dataclass
@@ -282,12 +298,23 @@ class LoggerConfig:
 
 
 @dataclass
+class RecipeConfig:
+    """The training budget (conf/recipe/): ``auto`` resolves at start-up to ``cpu_smoke`` on the CPU and
+    ``paper`` on GPUs (dr_irl/distributed/auto.py); the values themselves live in the recipe's YAML files."""
+
+    name: str = "auto"
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     run_name: str = "run"
     resume: bool = True  # skip stages whose artifacts exist for the same config
     stop_after: str | None = None  # run the stages up to this one (e.g. `stop_after=demonstrations`)
     stage_cache: bool = False  # restore stages other runs finished with the same fingerprint (sweeps)
+    plan_only: bool = False  # print the plan (hardware, processes, memory, rollouts per step) and run nothing
+    plan_machine: str | None = None  # plan_only / --cfg: plan for another machine, e.g. 8x80 (8 GPUs of 80 GB)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
     debug: bool = False  # user errors (config, data, missing model) keep their traceback
     paths: PathsConfig = field(default_factory=PathsConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)

@@ -15,8 +15,11 @@ from omegaconf import DictConfig
 
 
 def needs_launch(hardware: DictConfig) -> bool:
-    """True when more than one process is asked for and we are not already one of them."""
-    return (hardware.num_gpus > 1 or hardware.num_nodes > 1) and "LOCAL_RANK" not in os.environ
+    """True when more than one process is asked for, or DeepSpeed on one GPU (its engine needs torchrun's
+    rendezvous even alone), and we are not already one of them."""
+    several = hardware.num_gpus > 1 or hardware.num_nodes > 1
+    one_deepspeed = hardware.deepspeed.enabled and not hardware.use_cpu
+    return (several or one_deepspeed) and "LOCAL_RANK" not in os.environ
 
 
 def torchrun_command(
