@@ -37,6 +37,18 @@ def invalid_combination(cfg: DictConfig) -> str | None:
     return None
 
 
+def warn_inert_scaling(cfg: DictConfig) -> list[str]:
+    """Print (and return) a warning for each scaler setting that makes α^D, α^M or α identically 1."""
+    from dr_irl.scaling.checks import inert_factor_warnings
+
+    if not cfg.optimizer.uses_scaler:
+        return []
+    warnings = inert_factor_warnings(cfg.scaler, cfg.optimizer.prompts_per_step, len(cfg.dataset.categories))
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    return warnings
+
+
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Run the experiment of ``cfg`` in ``run_dir`` (default: Hydra's output dir); returns stage summaries.
 
@@ -61,6 +73,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     if reason:
         console.print(f"[yellow]skipped[/yellow] {cfg.run_name}: {reason}")
         return {}
+    warn_inert_scaling(cfg)
     validate(cfg)
     OmegaConf.resolve(cfg)
     quiet_libraries()

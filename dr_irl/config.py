@@ -185,7 +185,9 @@ class ScalerConfig:
     granularity: str = "prompt"  # prompt | response
     gap_pooling: str = "category"  # category | unit
     data_mode: str = "online"  # online (current rollouts) | offline (reference samples, once)
-    delta_bar_scope: str = "category"  # category | batch | running
+    delta_bar_scope: str = "dataset"  # dataset (offline per-category mean) | category | batch | running
+    temperature_data: float | None = None  # beyond the paper: α^D = 2σ((δ − δ̄)/T) instead of σ(δ)/σ(δ̄)
+    temperature_model: float | None = None  # beyond the paper: α^M = 2σ((gap − EMA)/T)
     tau: float = 1.0
     ema_gamma: float = 0.9
     invert: bool = False
@@ -257,21 +259,35 @@ class HardwareConfig:
 
 @dataclass
 class BenchmarkConfig:
-    """One public evaluation set (dr_irl/evaluation/benchmarks.py) added to the held-out split."""
+    """One public evaluation set: a safety set (dr_irl/evaluation/benchmarks.py) added to the held-out split,
+    or a capability set (dr_irl/evaluation/capability.py) scored for accuracy."""
 
-    name: str = "strongreject"  # strongreject | xstest | advbench | harmbench
+    name: str = "strongreject"  # strongreject | xstest | advbench | harmbench | gsm8k | hhh | basics
     path: str = ""  # local copy; empty: the hub, then a copy shipped in an installed package
     max_prompts: int | None = None  # seeded sample
     hub_id: str = ""  # override the default hub id
-    hub_config: str = ""  # harmbench: standard (default) | contextual | copyright | all
+    # harmbench: standard (default) | contextual | copyright | all; hhh: harmless | helpful | honest | other |
+    # all (default); basics: arithmetic | facts | all (default)
+    hub_config: str = ""
     hub_split: str = ""
     default_category: str = ""  # category of prompts whose labels map to none ("": the set's default)
+    few_shot: int = 0  # gsm8k: chain-of-thought exemplars before the question (0-8)
+    max_new_tokens: int | None = None  # capability sets: generation length (None: the set's default)
 
 
 @dataclass
 class EvalConfig:
     name: str = "default"
-    judge: str = "rule"  # rule | classifier (registry of refusal/safety judges)
+    judge: str = "learned"  # learned (validated offline classifier) | rule | classifier (Llama Guard etc.)
+    suite: str = "standard"  # standard (large harmful + benign sets, stage eval_sets) | heldout (held-out split)
+    harmful_sources: list[str] = field(
+        default_factory=lambda: ["heldout", "do_not_answer", "advbench", "harmbench"]
+    )
+    benign_sources: list[str] = field(default_factory=lambda: ["heldout", "benign_eval"])
+    harmful_per_category: int | None = 50
+    benign_per_category: int | None = None
+    near_duplicate_cosine: float = 0.9  # eval prompts this close (MiniLM) to a training prompt are dropped
+    relevance_threshold: float = 0.2  # helpfulness: prompt-response cosine below this counts as off-topic
     judge_model: str = ""  # classifier: Llama Guard id or folder (e.g. meta-llama/Llama-Guard-3-1B)
     judge_kind: str = "guard"  # guard (a safety classifier LLM) | sequence (a refusal classifier)
     judge_batch_size: int = 8
@@ -280,6 +296,7 @@ class EvalConfig:
     judge_threshold: float = 0.5
     judge_input: str = "response"  # sequence: response | pair
     judge_device: str = ""  # "": cuda when available, else cpu
+    judge_cache_dir: str = "${paths.cache_dir}"  # learned judge: fitted parameters reused across runs
     benchmarks: list[BenchmarkConfig] = field(default_factory=list)
     max_new_tokens: int = 32
     batch_size: int = 16

@@ -320,22 +320,63 @@ def stage_alpha_offline(ctx: Context, out: Path) -> dict:
     return {"delta_bar": bar, "prompts": len(delta)}
 
 
+def text_encoder(ctx: Context):
+    """The MiniLM sentence encoder used for near-duplicate checks and prompt–response relevance."""
+    from dr_irl.encoders.text import SentenceTransformerEncoder
+    from dr_irl.rewards.backbones import minilm_folder
+
+    return ctx.memo("text_encoder", lambda: SentenceTransformerEncoder(minilm_folder()))
+
+
+def stage_eval_sets(ctx: Context, out: Path) -> dict:
+    """The harmful and benign evaluation sets (``eval.suite=standard``): deduplicated, disjoint from training."""
+    from dr_irl.evaluation.eval_sets import build_eval_sets
+
+    encoder = text_encoder(ctx)
+    sets = build_eval_sets(
+        records(ctx, "heldout"),
+        records(ctx, "train"),
+        ctx.cfg.eval,
+        list(ctx.cfg.dataset.categories),
+        0,  # one fixed set for every training seed: runs of a sweep are compared on the same prompts
+        lambda texts: encoder.encode(texts).numpy(),
+    )
+    write_records(out / "harmful.jsonl", sets.harmful)
+    write_records(out / "benign.jsonl", sets.benign)
+    atomic_write_json(out / "report.json", sets.report)
+    return sets.report
+
+
 def evaluation_sets(ctx: Context) -> dict[str, list[Record]]:
-    """The held-out split (``heldout``, capped by eval.max_harmful / max_benign) and every eval.benchmarks set."""
+    """The main set (``heldout``: the eval_sets stage's harmful + benign prompts with ``eval.suite=standard``,
+    else the held-out split), capped by eval.max_harmful / max_benign, and every eval.benchmarks set."""
     from dr_irl.evaluation.benchmarks import load_benchmarks
 
     def build():
         ev = ctx.cfg.eval
-        heldout = records(ctx, "heldout")
-        sets = {
-            "heldout": [r for r in heldout if r.harmful][: ev.max_harmful]
-            + [r for r in heldout if not r.harmful][: ev.max_benign]
-        }
+        if ev.suite == "standard":
+            harmful = records(ctx, "harmful", stage="eval_sets")
+            benign = records(ctx, "benign", stage="eval_sets")
+        else:
+            heldout = records(ctx, "heldout")
+            harmful = [r for r in heldout if r.harmful]
+            benign = [r for r in heldout if not r.harmful]
+        sets = {"heldout": harmful[: ev.max_harmful] + benign[: ev.max_benign]}
         for name, result in load_benchmarks(ev.benchmarks, ctx.cfg.seed).items():
             sets[name] = result.records
         return sets
 
     return ctx.memo("evaluation_sets", build)
+
+
+def relevance(ctx: Context, prompts: list[Record], responses: list[str]) -> list[float]:
+    """Cosine of the MiniLM embeddings of each prompt and its response."""
+    if not prompts:
+        return []
+    encoder = text_encoder(ctx)
+    p = encoder.encode([r.prompt for r in prompts])
+    a = encoder.encode([x or " " for x in responses])
+    return (p * a).sum(dim=1).tolist()
 
 
 def judge_responses(ctx: Context, prompts: list[Record], responses: list[str]) -> list[bool]:
@@ -351,7 +392,7 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
 
     The top-level metrics are the held-out split's; each extra benchmark gets its own under ``benchmarks``.
     """
-    from dr_irl.evaluation.metrics import refusal_metrics, strongreject_proxy_metrics
+    from dr_irl.evaluation.metrics import helpfulness_metrics, refusal_metrics, strongreject_proxy_metrics
     from dr_irl.evaluation.responders import RESPONDERS
 
     sets = evaluation_sets(ctx)
@@ -373,6 +414,11 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
                 rewards[i] = score
         labels = [r.label for r in prompts]
         metrics = refusal_metrics(labels, [r.category for r in prompts], refused, rewards)
+        similarity = relevance(ctx, prompts, responses)
+        helpfulness, helpful, incoherent = helpfulness_metrics(
+            labels, refused, responses, similarity, ctx.cfg.eval.relevance_threshold
+        )
+        metrics.update(helpfulness)
         if harmful:
             metrics.update(strongreject_proxy_metrics(labels, refused, responses))
         rows += [
@@ -384,9 +430,14 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
                 "prompt": r.prompt,
                 "response": resp,
                 "refused": ref,
+                "helpful": hel,
+                "incoherent": inc,
+                "relevance": rel,
                 "reward": rew,
             }
-            for r, resp, ref, rew in zip(prompts, responses, refused, rewards, strict=True)
+            for r, resp, ref, rew, hel, inc, rel in zip(
+                prompts, responses, refused, rewards, helpful, incoherent, similarity, strict=True
+            )
         ]
         if name == "heldout":
             results.update(metrics)
@@ -444,7 +495,9 @@ def _needs_policy_reward(cfg: DictConfig) -> bool:
 
 
 def _offline_alpha(cfg: DictConfig) -> bool:
-    return cfg.scaler.use_data and cfg.scaler.data_mode == "offline"
+    """δ (offline α^D) or δ̄ (``delta_bar_scope=dataset``) from the reference samples."""
+    sc = cfg.scaler
+    return sc.use_data and (sc.data_mode == "offline" or sc.delta_bar_scope == "dataset")
 
 
 SAMPLE_KEYS = (
@@ -523,10 +576,25 @@ STAGES = [
         enabled=_offline_alpha,
     ),
     Stage(
+        "eval_sets",
+        stage_eval_sets,
+        keys=(
+            "eval.suite",
+            "eval.harmful_sources",
+            "eval.benign_sources",
+            "eval.harmful_per_category",
+            "eval.benign_per_category",
+            "eval.near_duplicate_cosine",
+            "dataset.categories",
+        ),
+        deps=("data", "demonstrations"),
+        enabled=lambda cfg: cfg.eval.suite == "standard",
+    ),
+    Stage(
         "eval_base",
         stage_eval_base,
         keys=("model", "eval"),
-        deps=("data", "demonstrations", "warm_start", "reward_models"),
+        deps=("data", "demonstrations", "warm_start", "reward_models", "eval_sets"),
     ),
     Stage(
         "policy",
@@ -548,7 +616,7 @@ STAGES = [
         "eval_policy",
         stage_eval_policy,
         keys=("eval",),
-        deps=("data", "policy", "reward_models"),
+        deps=("data", "policy", "reward_models", "eval_sets"),
         enabled=lambda cfg: cfg.optimizer.save_model,
     ),
     Stage("report", stage_report, cached=False),

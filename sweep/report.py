@@ -29,6 +29,15 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from dr_irl.evaluation.comparison import (  # noqa: E402
+    MethodOutcomes,
+    compare,
+    fmt_difference,
+    fmt_interval,
+    holm,
+    read_generations,
+    units_summary,
+)
 from dr_irl.io import atomic_write_text  # noqa: E402
 
 AFTER_METRICS = ("refusal_rate", "over_refusal_rate", "mean_reward")
@@ -326,6 +335,86 @@ def plot_per_category(summaries: list[MethodSummary], path: Path) -> bool:
     return True
 
 
+BUDGET_KEYS = ("prompts_seen", "generated_tokens", "gradient_steps", "policy_seconds")
+
+
+def method_outcomes(summaries: list[MethodSummary]) -> tuple[MethodOutcomes | None, list[MethodOutcomes]]:
+    """The base policy's outcomes (from any run's ``eval_base``, seed-less) and each method's, per seed."""
+    base = None
+    methods = []
+    for s in summaries:
+        outcomes = MethodOutcomes(s.label)
+        for run in s.runs:
+            seed = int(run.results.get("seed", 0))
+            outcomes.add(read_generations(run.run_dir / "stages" / "eval_policy" / "generations.jsonl"), seed)
+            if base is None:
+                rows = read_generations(run.run_dir / "stages" / "eval_base" / "generations.jsonl")
+                if rows:
+                    base = MethodOutcomes("base")
+                    base.add(rows, -1)
+        methods.append(outcomes)
+    return base, methods
+
+
+def budget(s: MethodSummary) -> dict[str, Stat]:
+    """Mean over seeds of what the policy stage spent (``results.json``'s ``budget``)."""
+    return {k: _stat(_section(r, "budget").get(k) for r in s.runs) for k in BUDGET_KEYS}
+
+
+def comparison_markdown(summaries: list[MethodSummary], reference: str | None = None) -> tuple[str, list[dict]]:
+    """Rates with 95% intervals (prompts resampled, seeds pooled), budgets, and paired comparisons: every
+    method vs the base policy and every pair of methods (Holm-corrected over the table; * = significant)."""
+    base, methods = method_outcomes(summaries)
+    rows = ([base] if base is not None else []) + methods
+    lines = [
+        "| method | seeds | refusal ↑ | over-refusal ↓ | helpful (benign) ↑ | incoherent (harmful) ↓ |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in rows:
+        rates = units_summary(m)
+        seeds = "—" if m is base else str(len(m.seeds))
+        cells = [fmt_interval(rates[k]) for k in ("refusal", "over_refusal", "helpful", "incoherent")]
+        lines.append(f"| {m.label} | {seeds} | " + " | ".join(cells) + " |")
+    budget_lines = [
+        "",
+        "| method | prompts seen | generated tokens | gradient steps | policy stage seconds |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        b = budget(s)
+        budget_lines.append(f"| {s.label} | " + " | ".join(_budget_cell(b[k]) for k in BUDGET_KEYS) + " |")
+    comparisons: list[dict] = []
+    pairs = [(m, base) for m in methods if base is not None]
+    pairs += [(a, b) for i, a in enumerate(methods) for b in methods[i + 1 :]]
+    for a, b in pairs:
+        for metric in ("refusal", "over_refusal", "helpful"):
+            c = compare(a, b, metric)
+            if c is not None:
+                comparisons.append(c)
+    holm(comparisons)
+    pair_lines = [
+        "",
+        "Paired differences (a − b on the same prompts and seeds; 95% cluster-bootstrap interval; exact McNemar "
+        "p, Holm-corrected over this table; * = significant at 0.05):",
+        "",
+        "| a | b | Δ refusal | Δ over-refusal | Δ helpful |",
+        "|---|---|---:|---:|---:|",
+    ]
+    by_pair: dict[tuple[str, str], dict[str, dict]] = {}
+    for c in comparisons:
+        by_pair.setdefault((c["a"], c["b"]), {})[c["metric"]] = c
+    for (a, b), cs in by_pair.items():
+        cells = [fmt_difference(cs.get(k)) for k in ("refusal", "over_refusal", "helpful")]
+        pair_lines.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + budget_lines + pair_lines) + "\n", comparisons
+
+
+def _budget_cell(stat: Stat) -> str:
+    if stat.mean is None:
+        return MISSING
+    return f"{stat.mean:,.0f}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="folders searched recursively for results.json")
@@ -340,7 +429,11 @@ def main(argv: list[str] | None = None) -> None:
     summaries = aggregate(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     print(write_table(summaries, args.out))
-    written = ["results.csv", "results.md"]
+    evidence, comparisons = comparison_markdown(summaries)
+    atomic_write_text(args.out / "comparison.md", evidence)
+    atomic_write_text(args.out / "comparison.json", json.dumps(comparisons, indent=2) + "\n")
+    print(evidence)
+    written = ["results.csv", "results.md", "comparison.md", "comparison.json"]
     plots = [
         ("reward_curves.png", lambda p: plot_curves(summaries, "reward", "reward", p), _NO_LOG % "reward"),
         ("alpha_curves.png", lambda p: plot_curves(summaries, ALPHA_KEY, "α mean", p), _NO_LOG % ALPHA_KEY),

@@ -32,6 +32,7 @@ TINY_RUN = [
     "optimizer.prompts_per_step=2",
     "optimizer.num_generations=2",
     "optimizer.max_completion_length=8",
+    "eval=smoke",
     "eval.max_new_tokens=8",
     "eval.max_harmful=7",
     "eval.max_benign=7",

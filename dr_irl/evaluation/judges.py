@@ -291,3 +291,12 @@ def _classifier(cfg: DictConfig) -> ClassifierJudge:
         input_mode=cfg.get("judge_input", "response"),
         device=cfg.get("judge_device", "") or None,
     )
+
+
+@JUDGES.register("learned")
+def _learned(cfg: DictConfig):
+    """``eval.judge=learned`` (the default): the MiniLM + rule-feature refusal classifier validated by
+    ``make judge-check`` (:mod:`dr_irl.evaluation.refusal_classifier`)."""
+    from dr_irl.evaluation.refusal_classifier import load_default_judge
+
+    return load_default_judge(cache_dir=cfg.get("judge_cache_dir") or None)

@@ -33,6 +33,15 @@ def sentence_set_similarity(response_emb: torch.Tensor, demo_emb: torch.Tensor) 
     return (r @ d.T).max(dim=1).values.mean()
 
 
-def alpha_data(delta: torch.Tensor, delta_bar: torch.Tensor) -> torch.Tensor:
-    """α^D = σ(δ) / σ(δ̄), element-wise (``delta_bar`` broadcast to ``delta``)."""
-    return torch.sigmoid(delta) / torch.sigmoid(delta_bar)
+def alpha_data(delta: torch.Tensor, delta_bar: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    """α^D = σ(δ) / σ(δ̄), element-wise (``delta_bar`` broadcast to ``delta``): the paper's factor.
+
+    With a ``temperature`` T (an option beyond the paper, off by default): α^D = 2·σ((δ − δ̄)/T), which is 1
+    at δ = δ̄ like the paper's factor but spans (0, 2) instead of the narrow band σ(δ)/σ(δ̄) gives when δ
+    stays within a few tenths of δ̄ (δ ∈ [0, 2] makes σ(δ) ∈ [0.5, 0.88]).
+    """
+    if temperature is None:
+        return torch.sigmoid(delta) / torch.sigmoid(delta_bar)
+    if temperature <= 0:
+        raise ValueError(f"scaler.temperature_data={temperature}: must be > 0")
+    return 2.0 * torch.sigmoid((delta - delta_bar) / temperature)

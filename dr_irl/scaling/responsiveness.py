@@ -31,9 +31,17 @@ def outlier_mask(gap: torch.Tensor, category: torch.Tensor, num_categories: int,
     return (gap - means[category]).pow(2) <= tau
 
 
-def alpha_model(gap_mean: torch.Tensor, gap_ema: torch.Tensor) -> torch.Tensor:
-    """α^M = σ(gap mean) / σ(running mean of the gap), element-wise."""
-    return torch.sigmoid(gap_mean) / torch.sigmoid(gap_ema)
+def alpha_model(gap_mean: torch.Tensor, gap_ema: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    """α^M = σ(gap mean) / σ(running mean of the gap), element-wise: the paper's factor.
+
+    With a ``temperature`` T (beyond the paper, off by default): α^M = 2·σ((gap − EMA)/T), 1 when the gap
+    equals its running mean, spanning (0, 2).
+    """
+    if temperature is None:
+        return torch.sigmoid(gap_mean) / torch.sigmoid(gap_ema)
+    if temperature <= 0:
+        raise ValueError(f"scaler.temperature_model={temperature}: must be > 0")
+    return 2.0 * torch.sigmoid((gap_mean - gap_ema) / temperature)
 
 
 def ema_update(previous: torch.Tensor, current: torch.Tensor, gamma: float) -> torch.Tensor:

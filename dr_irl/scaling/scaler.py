@@ -13,7 +13,7 @@ from dr_irl.scaling.responsiveness import alpha_model, category_means, ema_updat
 
 GRANULARITIES = ("prompt", "response")
 GAP_POOLINGS = ("category", "unit")
-DELTA_BAR_SCOPES = ("category", "batch", "running")
+DELTA_BAR_SCOPES = ("dataset", "category", "batch", "running")
 COMBINES = ("product", "sum")
 
 
@@ -47,8 +47,11 @@ class DynamicRewardScaler:
         granularity: ``prompt`` (δ and gap averaged over the group: one α per prompt) or ``response``.
         gap_pooling: ``category`` (α^M_j from the kept mean of category j, the paper) or ``unit``
             (each prompt/response its own σ(gap)/σ(EMA_j); outliers get α^M = 1).
-        delta_bar_scope: δ̄ as the batch mean of the category, of the whole batch, or a running EMA
-            per category. Ignored when ``delta_bar`` is passed (offline α^D).
+        delta_bar_scope: ``dataset`` (the default): δ̄ per category over the data, passed as ``delta_bar``
+            (computed offline from the reference samples); or the batch mean of the category, of the whole
+            batch, or a running EMA per category. A passed ``delta_bar`` always wins.
+        temperature_data / temperature_model: None (the paper's σ(x)/σ(x̄)) or T > 0 for the sharpened
+            2·σ((x − x̄)/T), an option beyond the paper.
         tau: outlier threshold on (gap − category mean gap)².
         ema_gamma: γ of the running mean of the gap (and of δ̄ when ``running``).
         invert: use 1/α instead of α.
@@ -69,6 +72,8 @@ class DynamicRewardScaler:
         ema_gamma: float = 0.9,
         invert: bool = False,
         clamp: tuple[float, float] = (0.2, 5.0),
+        temperature_data: float | None = None,
+        temperature_model: float | None = None,
     ) -> None:
         for value, allowed, key in [
             (combine, COMBINES, "combine"),
@@ -85,6 +90,10 @@ class DynamicRewardScaler:
         self.combine, self.weights = combine, weights
         self.granularity, self.gap_pooling, self.delta_bar_scope = granularity, gap_pooling, delta_bar_scope
         self.tau, self.ema_gamma, self.invert, self.clamp = tau, ema_gamma, invert, clamp
+        for value, key in ((temperature_data, "temperature_data"), (temperature_model, "temperature_model")):
+            if value is not None and value <= 0:
+                raise ValueError(f"scaler.{key}={value}: must be > 0 (or null for the paper's factor)")
+        self.temperature_data, self.temperature_model = temperature_data, temperature_model
         n = len(self.category_names)
         self.gap_ema = torch.full((n,), float("nan"), dtype=torch.float64)
         self.delta_ema = torch.full((n,), float("nan"), dtype=torch.float64)
@@ -101,6 +110,8 @@ class DynamicRewardScaler:
         n = len(self.category_names)
         if delta_bar is not None:
             bar = delta_bar.double()
+        elif self.delta_bar_scope == "dataset":
+            raise ValueError("scaler.delta_bar_scope=dataset needs the per-category delta_bar (stage alpha_offline)")
         elif self.delta_bar_scope == "batch":
             bar = d.mean().expand(n).clone()
         else:
@@ -109,7 +120,7 @@ class DynamicRewardScaler:
                 self.delta_ema = ema_update(self.delta_ema, bar, self.ema_gamma)
                 bar = self.delta_ema
         stats.update(_describe("delta", d))
-        return alpha_data(d, bar[category])
+        return alpha_data(d, bar[category], self.temperature_data)
 
     def _alpha_model(self, gap, category, group_size, stats):
         g = self._unit(gap.double(), group_size)
@@ -120,9 +131,11 @@ class DynamicRewardScaler:
         kept_mean = torch.where(torch.isnan(kept_mean), all_mean, kept_mean)
         previous = torch.where(torch.isnan(self.gap_ema), kept_mean, self.gap_ema)
         if self.gap_pooling == "category":
-            a_m = alpha_model(kept_mean[category], previous[category])
+            a_m = alpha_model(kept_mean[category], previous[category], self.temperature_model)
         else:
-            a_m = torch.where(keep, alpha_model(g, previous[category]), torch.ones_like(g))
+            a_m = torch.where(
+                keep, alpha_model(g, previous[category], self.temperature_model), torch.ones_like(g)
+            )
         self.gap_ema = ema_update(self.gap_ema, kept_mean, self.ema_gamma)
         stats.update(_describe("gap", g))
         stats["gap/outlier_frac"] = 1.0 - keep.double().mean().item()

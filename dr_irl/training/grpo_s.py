@@ -116,16 +116,44 @@ class GRPOSTrainer(GRPOTrainer):
             group_size=group_size,
             delta=gathered.get("delta"),
             gap=gathered.get("gap"),
-            delta_bar=self.offline_delta_bar if self.offline_delta is not None else None,
+            delta_bar=self.offline_delta_bar,
         )
         n_local = len(local["category"])
         start = self.accelerator.process_index * n_local
         alpha = result.alpha[start : start + n_local].to(device)
-        output["advantages"] = scale_advantages(output["advantages"], alpha)
-        for key, value in result.stats.items():
+        unscaled = output["advantages"]
+        output["advantages"] = scale_advantages(unscaled, alpha)
+        for key, value in {**result.stats, **alpha_effect(alpha.cpu(), unscaled.detach().cpu())}.items():
             self._metrics[mode][f"scaler/{key}"].append(value)
+        if self.accelerator.is_main_process:
+            self._record_alpha(result.alpha)
         self._metrics[mode]["scaler/seconds"].append(time.perf_counter() - started)
         return output
+
+    def _record_alpha(self, alpha: torch.Tensor) -> None:
+        """Every step's α values, one json line per step, for the α histogram of the report."""
+        import json
+
+        path = Path(self.args.output_dir).parent / "alpha_values.jsonl"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": self.state.global_step + 1, "alpha": alpha.tolist()}) + "\n")
+
+
+def alpha_effect(alpha: torch.Tensor, advantages: torch.Tensor) -> dict[str, float]:
+    """How much α moves (this process's completions): its 10/50/90th percentiles, and the share of the
+    advantage mass it moves, Σ|α − 1|·|Â| / Σ|Â| (0 when α ≡ 1 or every Â is 0)."""
+    alpha, adv = alpha.double().reshape(-1), advantages.double().abs().reshape(-1)
+    if alpha.shape != adv.shape:
+        raise ValueError(f"alpha {tuple(alpha.shape)} vs advantages {tuple(adv.shape)}")
+    q = torch.quantile(alpha, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64))
+    mass = adv.sum()
+    moved = float(((alpha - 1).abs() * adv).sum() / mass) if mass > 0 else 0.0
+    return {
+        "alpha/p10": q[0].item(),
+        "alpha/p50": q[1].item(),
+        "alpha/p90": q[2].item(),
+        "alpha/moved_mass": moved,
+    }
 
 
 def grpo_dataset(records: Sequence):

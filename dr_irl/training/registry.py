@@ -31,8 +31,20 @@ def build_scaler(sc, categories, **overrides):
         ema_gamma=sc.ema_gamma,
         invert=sc.invert,
         clamp=tuple(sc.clamp),
+        temperature_data=sc.temperature_data,
+        temperature_model=sc.temperature_model,
     )
     return DynamicRewardScaler(categories, **{**options, **overrides})
+
+
+def offline_delta_bar(ctx, categories) -> torch.Tensor | None:
+    """δ̄ per category from the alpha_offline stage, when it ran (``delta_bar_scope=dataset`` or offline α^D)."""
+    from dr_irl.io import read_json
+
+    if "alpha_offline" not in ctx.outputs:
+        return None
+    saved = read_json(ctx.output("alpha_offline") / "delta.json")
+    return torch.tensor([saved["delta_bar"][c] for c in categories])
 
 
 def write_scaler_state(scaler, folder: Path) -> None:
@@ -63,11 +75,10 @@ def run_grpo(ctx, out: Path) -> dict:
     cfg = ctx.cfg
     sc = cfg.scaler
     categories = list(cfg.dataset.categories)
-    hardness = offline_delta = offline_bar = None
+    hardness = offline_delta = None
+    offline_bar = offline_delta_bar(ctx, categories) if sc.use_data else None
     if sc.use_data and sc.data_mode == "offline":
-        saved = read_json(ctx.output("alpha_offline") / "delta.json")
-        offline_delta = saved["delta"]
-        offline_bar = torch.tensor([saved["delta_bar"][c] for c in categories])
+        offline_delta = read_json(ctx.output("alpha_offline") / "delta.json")["delta"]
     elif sc.use_data:
         hardness = hardness_scorer(ctx)
     seed_model_construction(cfg.seed)
@@ -153,7 +164,10 @@ def dpo_s_scales(ctx, pairs) -> torch.Tensor:
         gap = models.score(prompts, [p.chosen for p in pairs], cats) - models.score(
             prompts, [p.rejected for p in pairs], cats
         )
-    result = scaler(torch.tensor([index[p.category] for p in pairs]), group_size=1, delta=delta, gap=gap)
+    bar = offline_delta_bar(ctx, categories) if sc.use_data else None
+    result = scaler(
+        torch.tensor([index[p.category] for p in pairs]), group_size=1, delta=delta, gap=gap, delta_bar=bar
+    )
     ctx.tracker.log({f"dpo_s/{k}": v for k, v in result.stats.items()})
     return result.alpha
 

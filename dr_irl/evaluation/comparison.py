@@ -1,0 +1,113 @@
+"""Methods compared on the same prompts and seeds: rates with intervals, paired tests, significance.
+
+A run's per-prompt verdicts are in ``stages/eval_policy/generations.jsonl`` (after training) and
+``stages/eval_base/generations.jsonl`` (the initial policy, shared by every method: the ``base`` row).
+For each method the outcome of prompt p under seed s is one unit; a method's rate is the mean over its
+units with a bootstrap interval that resamples *prompts* (each prompt's seeds stay together). Two methods
+are compared on the units they share (same prompt, same seed; the base's units are repeated for every
+seed): the difference with its cluster-bootstrap interval, the exact McNemar p-value, and Holm's
+correction over all the comparisons of a table (``significant`` uses the corrected p-value).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dr_irl.evaluation.statistics import compare_paired, paired_bootstrap
+
+OUTCOMES = {  # metric → (label of the prompts it is measured on, field of generations.jsonl)
+    "refusal": ("harmful", "refused"),
+    "over_refusal": ("benign", "refused"),
+    "helpful": ("benign", "helpful"),
+    "incoherent": ("harmful", "incoherent"),
+}
+
+
+@dataclass
+class MethodOutcomes:
+    """Per-unit outcomes of one method: ``values[metric][(prompt id, seed)] = bool``."""
+
+    label: str
+    values: dict[str, dict[tuple[str, int], bool]] = field(default_factory=dict)
+
+    def add(self, rows: Iterable[dict], seed: int, main_set: str = "heldout") -> None:
+        for row in rows:
+            if row.get("set", main_set) != main_set:
+                continue
+            for metric, (label, key) in OUTCOMES.items():
+                if row.get("label") == label and row.get(key) is not None:
+                    self.values.setdefault(metric, {})[(str(row["id"]), seed)] = bool(row[key])
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for units in self.values.values() for _, s in units})
+
+
+def read_generations(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def rate_with_interval(units: dict[tuple[str, int], bool], seed: int = 0) -> dict:
+    """Mean outcome with a 95% bootstrap interval that resamples prompts (clusters of their seeds)."""
+    if not units:
+        return {"value": None, "low": None, "high": None, "n": 0}
+    keys = sorted(units)
+    values = [float(units[k]) for k in keys]
+    boot = paired_bootstrap(values, [0.0] * len(values), clusters=[k[0] for k in keys], seed=seed)
+    return {"value": boot["diff"], "low": boot["low"], "high": boot["high"], "n": len(values)}
+
+
+def compare(a: MethodOutcomes, b: MethodOutcomes, metric: str, seed: int = 0) -> dict | None:
+    """``a`` − ``b`` on their shared units of ``metric``; ``b`` may be the seed-less base (seed −1), whose
+    outcome then pairs with every seed of ``a``."""
+    av, bv = a.values.get(metric, {}), b.values.get(metric, {})
+    if not av or not bv:
+        return None
+    base_like = {s for _, s in bv} == {-1}
+    keys = sorted(k for k in av if ((k[0], -1) if base_like else k) in bv)
+    if not keys:
+        return None
+    xs = [av[k] for k in keys]
+    ys = [bv[(k[0], -1) if base_like else k] for k in keys]
+    return {"metric": metric, "a": a.label, "b": b.label, **compare_paired(xs, ys, [k[0] for k in keys], seed)}
+
+
+def holm(comparisons: list[dict], alpha: float = 0.05) -> list[dict]:
+    """Holm-adjusted p-values (statsmodels ``multipletests``) as ``p_holm``; ``significant`` uses them."""
+    if not comparisons:
+        return comparisons
+    from statsmodels.stats.multitest import multipletests
+
+    reject, adjusted, _, _ = multipletests([c["p_value"] for c in comparisons], alpha=alpha, method="holm")
+    for c, r, p in zip(comparisons, reject, adjusted, strict=True):
+        c["p_holm"] = float(p)
+        c["significant"] = bool(r)
+    return comparisons
+
+
+def fmt_interval(r: dict) -> str:
+    if r.get("value") is None:
+        return "—"
+    return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def fmt_difference(c: dict | None) -> str:
+    if c is None:
+        return "—"
+    star = " *" if c.get("significant") else ""
+    return f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] p={c.get('p_holm', c['p_value']):.3g}{star}"
+
+
+def units_summary(outcomes: MethodOutcomes) -> dict[str, dict]:
+    return {metric: rate_with_interval(outcomes.values.get(metric, {})) for metric in OUTCOMES}
+
+
+def mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None

@@ -1,0 +1,91 @@
+"""``make judge-check``: every offline judge against human-labelled refusal data, with 95% intervals.
+
+Rows: the rule judge and the learned judge on PyRIT's ``refusal.csv`` (held out: the learned judge never trains
+on it, and no rule was written while looking at it), and the learned judge's 5-fold cross-validation on its own
+training data (a check of fit, not of generalisation). Prints a table and writes ``--out`` (json) if given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from dr_irl.evaluation.refusal_classifier import (
+    Example,
+    LearnedRefusalJudge,
+    heldout_examples,
+    load_default_judge,
+    training_examples,
+)
+from dr_irl.evaluation.statistics import agreement
+
+
+def score(judge: Callable, examples: Sequence[Example]) -> dict:
+    predicted = judge([e.prompt for e in examples], [e.response for e in examples])
+    return agreement(predicted, [e.refusal for e in examples])
+
+
+def cross_validated(examples: Sequence[Example], folds: int = 5, seed: int = 0) -> dict:
+    """Out-of-fold predictions of the learned judge on its training data (stratified folds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    judge = LearnedRefusalJudge()
+    x = judge.features([e.prompt for e in examples], [e.response for e in examples])
+    y = [int(e.refusal) for e in examples]
+    predicted = [False] * len(examples)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=judge.C, class_weight="balanced", max_iter=5000))
+        model.fit(x[train], [y[i] for i in train])
+        for i, p in zip(test, model.predict_proba(x[test])[:, 1], strict=True):
+            predicted[i] = bool(p >= judge.threshold)
+    return agreement(predicted, [e.refusal for e in examples])
+
+
+def _cell(metric: dict) -> str:
+    if metric.get("value") is None:
+        return "—"
+    return f"{metric['value']:.3f} [{metric['low']:.2f}, {metric['high']:.2f}]"
+
+
+def run(out: str | None = None) -> dict:
+    from dr_irl.evaluation.judges import RuleRefusalJudge
+
+    test = heldout_examples()
+    train = training_examples()
+    results = {
+        "rule / pyrit refusal.csv (held out)": score(RuleRefusalJudge(), test),
+        "learned / pyrit refusal.csv (held out)": score(load_default_judge(), test),
+        "learned / training data, 5-fold CV": cross_validated(train),
+    }
+    table = Table(title="refusal judges vs human labels (95% intervals)")
+    for column in ("judge / data", "n", "accuracy", "precision", "recall", "F1", "Cohen's κ"):
+        table.add_column(column, justify="left" if column == "judge / data" else "right")
+    for name, r in results.items():
+        table.add_row(
+            name, str(r["n"]), _cell(r["accuracy"]), _cell(r["precision"]), _cell(r["recall"]), _cell(r["f1"]),
+            _cell(r["kappa"]),
+        )
+    Console().print(table)
+    print(f"training examples: {len(train)}; held-out test examples: {len(test)}")
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="write the numbers as json here")
+    run(parser.parse_args(argv).out)
+
+
+if __name__ == "__main__":
+    main()
