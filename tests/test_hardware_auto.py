@@ -372,9 +372,11 @@ def _header_cites(path: Path) -> bool:
 
 # --- the command line ---------------------------------------------------------------------------------------
 
+NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}  # the subprocesses see a CPU-only machine wherever the tests run
+
 
 def test_cfg_job_shows_the_resolved_values():
-    here = run_train("scaler=clip_gap", "model=llama3-8b", "--cfg", "job", timeout=180)
+    here = run_train("scaler=clip_gap", "model=llama3-8b", "--cfg", "job", timeout=180, **NO_GPU)
     assert here.returncode == 0, here.stderr
     assert "hardware:\n  name: cpu" in here.stdout and "recipe:\n  name: cpu_smoke" in here.stdout
     assert "hardware=auto → cpu" in here.stderr and "hardware=cpu" in here.stderr  # a run would stop: why
@@ -387,7 +389,7 @@ def test_cfg_job_shows_the_resolved_values():
 
 def test_plan_only_prints_the_plan_and_runs_nothing(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_train("model=tiny", "plan_only=true", f"hydra.run.dir={run_dir}", timeout=180)
+    result = run_train("model=tiny", "plan_only=true", f"hydra.run.dir={run_dir}", timeout=180, **NO_GPU)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "hardware=auto → cpu" in out and "recipe=auto → cpu_smoke" in out
@@ -398,7 +400,7 @@ def test_plan_only_prints_the_plan_and_runs_nothing(tmp_path):
 
 def test_a_run_prints_the_plan_before_its_first_stage(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_train(*TINY_RUN, "stop_after=data", f"hydra.run.dir={run_dir}", timeout=600)
+    result = run_train(*TINY_RUN, "stop_after=data", f"hydra.run.dir={run_dir}", timeout=600, **NO_GPU)
     assert result.returncode == 0, result.stderr
     assert result.stdout.index("hardware=auto → cpu") < result.stdout.index("peak")
     assert (run_dir / "plan.json").is_file() and (run_dir / "stages" / "data").is_dir()
