@@ -68,7 +68,8 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 def train_resumable(trainer):
     """``trainer.train()``, resumed from the newest complete checkpoint in its ``output_dir`` when an
     interrupted run left one (optimizer, scheduler, RNG states and data position included); the checkpoints
-    are deleted once training finished. Returns the trainer's result."""
+    (and the model card TRL writes next to them, which differs from run to run) are deleted once training
+    finished. Returns the trainer's result."""
     from dr_irl.distributed import barrier, is_main_process
 
     checkpoint = last_checkpoint(trainer.args.output_dir)
@@ -76,9 +77,13 @@ def train_resumable(trainer):
         print(f"resuming training from {checkpoint}", flush=True)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     barrier()
-    if is_main_process():
-        for path in Path(trainer.args.output_dir).glob("checkpoint-*"):
+    if (
+        is_main_process()
+    ):  # the checkpoints and the model card the checkpoints wrote: the stage keeps the model
+        output = Path(trainer.args.output_dir)
+        for path in output.glob("checkpoint-*"):
             shutil.rmtree(path, ignore_errors=True)
+        (output / "README.md").unlink(missing_ok=True)
     return result
 
 
