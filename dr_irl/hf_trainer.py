@@ -77,9 +77,7 @@ def train_resumable(trainer):
         print(f"resuming training from {checkpoint}", flush=True)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     barrier()
-    if (
-        is_main_process()
-    ):  # the checkpoints and the model card the checkpoints wrote: the stage keeps the model
+    if is_main_process():  # the stage keeps the model, not its checkpoints or their model card
         output = Path(trainer.args.output_dir)
         for path in output.glob("checkpoint-*"):
             shutil.rmtree(path, ignore_errors=True)
