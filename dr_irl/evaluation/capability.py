@@ -467,7 +467,14 @@ def choice_logprobs(
 
     prompts = [item.prompt for item in items for _ in item.choices]
     choices = [choice for item in items for choice in item.choices]
-    flat = response_logprobs(model, tokenizer, prompts, choices, batch_size, max_length).tolist()
+    # longest chats first (by characters), so that each batch pads little; scores go back to their places
+    order = sorted(range(len(prompts)), key=lambda i: -(len(prompts[i]) + len(choices[i])))
+    scored = response_logprobs(
+        model, tokenizer, [prompts[i] for i in order], [choices[i] for i in order], batch_size, max_length
+    ).tolist()
+    flat = [0.0] * len(order)
+    for position, i in enumerate(order):
+        flat[i] = scored[position]
     out, start = [], 0
     for item in items:
         out.append(flat[start : start + len(item.choices)])
