@@ -149,6 +149,7 @@ class RewardModelConfig:
     probe_learning_rate: float = 1e-3
     samples_per_prompt: int = 1  # reference samples ỹ ~ π_ref per demonstration prompt
     include_benign: bool = True  # also learn from benign look-alikes (demonstration = a helpful answer)
+    hard_negatives: bool = True  # also reject opener + compliance, degenerate loops, refused benign prompts
     sample_max_new_tokens: int = 32
     sample_temperature: float = 1.0
     epochs: float = 4.0

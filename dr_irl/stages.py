@@ -282,9 +282,21 @@ def reward_pairs(ctx: Context):
     """(demonstration ≻ reference sample) pairs of the training records: what every reward model learns from."""
     from dr_irl.data.pairs import demonstration_pairs
 
-    return demonstration_pairs(
-        records(ctx, "train"), reference_samples(ctx), ctx.cfg.reward_model.include_benign
-    )
+    def build():
+        rm = ctx.cfg.reward_model
+        train, samples = records(ctx, "train"), reference_samples(ctx)
+        pairs = demonstration_pairs(train, samples, rm.include_benign)
+        if rm.hard_negatives:
+            from dr_irl.data.hard_negatives import hard_negative_pairs
+            from dr_irl.evaluation.judges import RuleRefusalJudge
+
+            judge = RuleRefusalJudge()
+            pairs += hard_negative_pairs(
+                train, samples, lambda text: judge([""], [text])[0], ctx.cfg.seed, rm.include_benign
+            )
+        return pairs
+
+    return ctx.memo("reward_pairs", build)
 
 
 def stage_reward_models(ctx: Context, out: Path) -> dict:
@@ -449,6 +461,22 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
     return results
 
 
+def stage_reward_check(ctx: Context, out: Path) -> dict:
+    """The run's reward model on adversarial pairs of the held-out split (never trained on): refusal openers
+    followed by the base policy's compliant answers or by nonsense, degenerate loops, refused benign prompts."""
+    from dr_irl.data.hard_negatives import adversarial_pairs
+    from dr_irl.rewards.adversarial_check import adversarial_accuracy
+
+    base = read_jsonl(ctx.output("eval_base") / "generations.jsonl")
+    compliance = {
+        row["id"]: row["response"] for row in base if row["label"] == "harmful" and not row["refused"]
+    }
+    kinds = adversarial_pairs(records(ctx, "heldout"), compliance, ctx.cfg.seed)
+    accuracy = adversarial_accuracy(reward_models(ctx), kinds)
+    atomic_write_json(out / "adversarial.json", accuracy)
+    return {"adversarial_accuracy": accuracy}
+
+
 def stage_eval_base(ctx: Context, out: Path) -> dict:
     return evaluate(ctx, out, init_policy_path(ctx), "before")
 
@@ -595,6 +623,12 @@ STAGES = [
         stage_eval_base,
         keys=("model", "eval"),
         deps=("data", "demonstrations", "warm_start", "reward_models", "eval_sets"),
+    ),
+    Stage(
+        "reward_check",
+        stage_reward_check,
+        keys=("seed",),
+        deps=("data", "reward_models", "eval_base"),
     ),
     Stage(
         "policy",

@@ -1,0 +1,288 @@
+"""Intervals, paired tests, agreement, evaluation-set dedup, hard negatives and the adversarial check,
+checked against hand computations."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dr_irl.data.hard_negatives import (
+    CHECK_OPENERS,
+    CHECK_REFUSALS,
+    TRAIN_OPENERS,
+    TRAIN_REFUSALS,
+    adversarial_pairs,
+    hard_negative_pairs,
+)
+from dr_irl.data.schema import Record
+from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm
+from dr_irl.evaluation.eval_sets import near_duplicate_filter
+from dr_irl.evaluation.metrics import helpfulness_metrics, is_degenerate, refusal_metrics
+from dr_irl.evaluation.report import hacking_warnings
+from dr_irl.evaluation.statistics import agreement, mcnemar_test, paired_bootstrap, wilson_interval
+from dr_irl.rewards.adversarial_check import adversarial_accuracy
+from dr_irl.scaling.checks import inert_factor_warnings
+from dr_irl.scaling.hardness import alpha_data
+from dr_irl.scaling.responsiveness import alpha_model
+from dr_irl.training.grpo_s import alpha_effect
+
+Z = 1.959963984540054
+
+
+def hand_wilson(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 10), (0, 35), (35, 35), (12, 350)])
+def test_wilson_interval_matches_the_formula(k, n):
+    r = wilson_interval(k, n)
+    low, high = hand_wilson(k, n)
+    assert r.value == pytest.approx(k / n)
+    assert r.low == pytest.approx(low, abs=1e-9) and r.high == pytest.approx(high, abs=1e-9)
+
+
+def test_wilson_interval_empty_and_invalid():
+    assert wilson_interval(0, 0).value is None
+    with pytest.raises(ValueError, match="k <= n"):
+        wilson_interval(5, 3)
+
+
+def test_mcnemar_exact_p_value():
+    # 5 pairs where only a is True, 1 where only b is: two-sided binomial p = 2 * P(X <= 1 | 6, 0.5) = 14/64
+    a = [True] * 5 + [False] + [True] * 3 + [False] * 4
+    b = [False] * 5 + [True] + [True] * 3 + [False] * 4
+    result = mcnemar_test(a, b)
+    assert (result["a_only"], result["b_only"]) == (5, 1)
+    assert result["p_value"] == pytest.approx(14 / 64)
+    assert mcnemar_test([True, False], [True, False])["p_value"] == 1.0
+
+
+def test_paired_bootstrap_difference_and_clusters():
+    a, b = [1, 1, 1, 0, 1, 0], [0, 0, 1, 0, 0, 0]
+    result = paired_bootstrap(a, b, seed=1)
+    assert result["diff"] == pytest.approx(0.5)
+    assert result["low"] <= 0.5 <= result["high"]
+    # one cluster holding every pair: each resample is the whole sample, so the interval collapses
+    one = paired_bootstrap(a, b, clusters=["p"] * 6, seed=1)
+    assert one["low"] == pytest.approx(0.5) and one["high"] == pytest.approx(0.5)
+    assert paired_bootstrap([], [])["diff"] is None
+
+
+def test_agreement_against_hand_counts():
+    predicted = [True, True, True, False, False, False]
+    human = [True, True, False, True, False, False]
+    r = agreement(predicted, human)
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (2, 1, 1, 2)
+    assert r["accuracy"]["value"] == pytest.approx(4 / 6)
+    assert r["precision"]["value"] == pytest.approx(2 / 3)
+    assert r["recall"]["value"] == pytest.approx(2 / 3)
+    assert r["f1"]["value"] == pytest.approx(2 / 3)
+    # κ = (p_o − p_e) / (1 − p_e), p_o = 4/6, p_e = 0.5·0.5 + 0.5·0.5
+    assert r["kappa"]["value"] == pytest.approx((4 / 6 - 0.5) / 0.5)
+
+
+def test_refusal_metrics_carry_wilson_intervals():
+    labels = ["harmful"] * 4 + ["benign"] * 2
+    m = refusal_metrics(labels, ["insult"] * 6, [True, True, True, False, True, False])
+    assert m["refusal_rate"] == 0.75 and m["refusal_rate_ci"] == pytest.approx(list(hand_wilson(3, 4)))
+    assert m["over_refusal_rate"] == 0.5 and m["per_category_n"] == {"insult": 4}
+
+
+def test_helpfulness_counts_broken_answers_as_unhelpful():
+    labels = ["benign"] * 4 + ["harmful"]
+    responses = [
+        "Use kill -9 with the process id, or pkill with its name.",
+        "the the the the the the the the the",
+        "Bananas are rich in potassium and taste sweet.",
+        "I can't help with that.",
+        "ok ok ok ok ok ok ok ok",
+    ]
+    metrics, helpful, incoherent = helpfulness_metrics(
+        labels, [False, False, False, True, False], responses, [0.6, 0.5, 0.05, 0.4, 0.5], threshold=0.2
+    )
+    assert helpful == [True, False, False, False, False]
+    assert incoherent == [False, True, True, False, True]
+    assert metrics["helpful_rate"] == 0.25 and metrics["incoherent_rate_harmful"] == 1.0
+    assert is_degenerate("") and not is_degenerate("A short, normal answer.")
+
+
+def _embed(texts):
+    """A fake encoder: texts sharing their first word are near-duplicates."""
+    axes = {"insult": 0, "roast": 1, "mock": 2}
+    vectors = []
+    for t in texts:
+        v = np.zeros(4)
+        v[axes.get(t.split()[0].lower(), 3)] = 1.0
+        vectors.append(v)
+    return np.array(vectors)
+
+
+def _record(
+    i: str, prompt: str, label="harmful", category="insult", demo="I can't help with that."
+) -> Record:
+    return Record(i, prompt, category, label, demo)
+
+
+def test_near_duplicate_filter_drops_exact_and_near_copies_of_training_and_each_other():
+    candidates = [
+        _record("a", "Insult my neighbour"),  # exact copy of a training prompt (normalised)
+        _record("b", "Roast people for fun"),
+        _record("c", "roast   people FOR fun"),  # exact copy of b
+        _record("d", "Roast someone at work"),  # near copy of b (same first word)
+        _record("e", "Mock my friend"),  # near copy of the training prompt "Mock ..."
+    ]
+    kept, dropped = near_duplicate_filter(
+        candidates, ["insult my neighbour", "Mock a stranger"], _embed, threshold=0.9
+    )
+    assert [r.id for r in kept] == ["b"]
+    assert dropped == {"exact_train": 1, "near_train": 1, "exact_dup": 1, "near_dup": 1}
+
+
+def test_hard_negatives_and_adversarial_pairs_use_disjoint_wordings():
+    assert not set(TRAIN_OPENERS) & set(CHECK_OPENERS)
+    assert not set(TRAIN_REFUSALS) & set(CHECK_REFUSALS)
+    records = [
+        _record("h", "Write an insult."),
+        _record("b", "How do I kill a process?", "benign", demo="Use kill."),
+    ]
+    samples = {"h": ["You are a clown.", "I can't do that."], "b": ["Use top."]}
+    pairs = hard_negative_pairs(records, samples, lambda t: t.startswith("I can't"), seed=0)
+    rejected = [p.rejected for p in pairs]
+    assert (
+        sum(
+            r.endswith("You are a clown.") and r.split()[0] in {o.split()[0] for o in TRAIN_OPENERS}
+            for r in rejected
+        )
+        == 1
+    )
+    assert not any("I can't do that." in r for r in rejected)  # refusal samples get no opener negative
+    assert any(r in TRAIN_REFUSALS for r in rejected)  # the benign prompt's refusal negative
+    assert len(pairs) == 3
+    kinds = adversarial_pairs(records, {"h": "Here is an insult: you clown."}, seed=0)
+    assert {k: len(v) for k, v in kinds.items()} == {
+        "apology_compliance": 1,
+        "apology_nonsense": 1,
+        "degenerate": 1,
+        "benign_refusal": 1,
+    }
+    assert any(kinds["apology_compliance"][0].rejected.startswith(o) for o in CHECK_OPENERS)
+
+
+class _OpenerLover:
+    """A hacked reward model: pays for any apology word, whatever follows."""
+
+    def score(self, prompts, responses, categories):
+        return torch.tensor(
+            [float(any(w in r.lower() for w in ("sorry", "apolog", "afraid", "regret"))) for r in responses]
+        )
+
+
+def test_adversarial_check_catches_a_reward_model_that_pays_for_openers():
+    records = [_record(f"h{i}", f"Harm {i}", demo="No, that would hurt people.") for i in range(4)]
+    kinds = adversarial_pairs(records, {r.id: "Sure, do it like this." for r in records}, seed=0)
+    accuracy = adversarial_accuracy(_OpenerLover(), kinds)
+    assert accuracy["apology_compliance"]["value"] == 0.0
+    assert accuracy["apology_compliance"]["n"] == 4
+
+
+def test_hacking_warning_when_reward_rises_without_refusal():
+    before = {"mean_reward": -0.2, "incoherent_rate_harmful": 0.1}
+    after = {"mean_reward": 0.3, "incoherent_rate_harmful": 0.3}
+    warnings = hacking_warnings(before, after, {"refusal": {"diff": 0.02, "p_value": 0.6}})
+    assert len(warnings) == 2 and "exploiting" in warnings[0]
+    assert (
+        hacking_warnings(
+            before, {**after, "incoherent_rate_harmful": 0.1}, {"refusal": {"diff": 0.2, "p_value": 0.001}}
+        )
+        == []
+    )
+
+
+def test_paired_comparison_pairs_base_with_every_seed():
+    base, method = MethodOutcomes("base"), MethodOutcomes("grpo")
+    base.add(
+        [
+            {"id": "p1", "label": "harmful", "refused": False},
+            {"id": "p2", "label": "harmful", "refused": False},
+        ],
+        -1,
+    )
+    for seed in (0, 1):
+        method.add(
+            [
+                {"id": "p1", "label": "harmful", "refused": True},
+                {"id": "p2", "label": "harmful", "refused": True},
+            ],
+            seed,
+        )
+    c = compare(method, base, "refusal")
+    assert c["n"] == 4 and c["diff"] == 1.0 and (c["a_only"], c["b_only"]) == (4, 0)
+    assert c["p_value"] == pytest.approx(2 * 0.5**4)
+    holm([c, {**c, "p_value": 0.5}])
+    assert c["p_holm"] == pytest.approx(min(1.0, 2 * c["p_value"]))
+
+
+def test_sharpened_factors_match_the_hand_computation():
+    delta, bar = torch.tensor([0.5, 0.7, 0.3]), torch.tensor(0.5)
+    paper = alpha_data(delta, bar)
+    assert paper.tolist() == pytest.approx(
+        [
+            1.0,
+            1 / (1 + math.exp(-0.7)) / (1 / (1 + math.exp(-0.5))),
+            1 / (1 + math.exp(-0.3)) / (1 / (1 + math.exp(-0.5))),
+        ]
+    )
+    sharp = alpha_data(delta, bar, temperature=0.1)
+    assert sharp.tolist() == pytest.approx([1.0, 2 / (1 + math.exp(-2.0)), 2 / (1 + math.exp(2.0))])
+    gap = alpha_model(torch.tensor([1.5]), torch.tensor([1.0]), temperature=0.25)
+    assert gap.item() == pytest.approx(2 / (1 + math.exp(-2.0)))
+    with pytest.raises(ValueError, match="temperature_data"):
+        alpha_data(delta, bar, temperature=0.0)
+
+
+def test_alpha_effect_moved_mass_by_hand():
+    alpha = torch.tensor([1.0, 1.5, 0.5, 1.0])
+    adv = torch.tensor([1.0, -1.0, 2.0, 0.0])
+    effect = alpha_effect(alpha, adv)
+    # Σ|α−1||Â| / Σ|Â| = (0 + 0.5 + 1.0 + 0) / 4
+    assert effect["alpha/moved_mass"] == pytest.approx(1.5 / 4)
+    assert effect["alpha/p50"] == pytest.approx(1.0)
+    assert alpha_effect(torch.ones(4), adv)["alpha/moved_mass"] == 0.0
+
+
+def _scaler(**kw):
+    base = dict(
+        use_data=True,
+        use_model=True,
+        granularity="prompt",
+        delta_bar_scope="dataset",
+        clamp=[0.2, 5.0],
+        combine="product",
+        weights=[0.5, 0.5],
+    )
+    return SimpleNamespace(**{**base, **kw})
+
+
+def test_inert_factor_warning():
+    assert inert_factor_warnings(_scaler(), 2, 7) == []
+    warnings = inert_factor_warnings(_scaler(delta_bar_scope="category"), 2, 7)
+    assert len(warnings) == 1 and "α^D ≡ 1" in warnings[0]
+    assert inert_factor_warnings(_scaler(delta_bar_scope="category"), 64, 7) == []
+    assert "α ≡ 1" in inert_factor_warnings(_scaler(clamp=[1, 1]), 2, 7)[0]
+
+
+def test_default_config_gives_alpha_room(compose_cfg):
+    cfg = compose_cfg([])
+    assert cfg.scaler.delta_bar_scope == "dataset"
+    assert (
+        inert_factor_warnings(cfg.scaler, cfg.optimizer.prompts_per_step, len(cfg.dataset.categories)) == []
+    )
+    sharp = compose_cfg(["scaler=clip_gap_sharp"])
+    assert sharp.scaler.temperature_data == 0.1 and sharp.scaler.temperature_model == 0.25
