@@ -44,6 +44,7 @@ AFTER_METRICS = ("refusal_rate", "over_refusal_rate", "mean_reward")
 BEFORE_METRICS = ("refusal_rate", "over_refusal_rate")
 MISSING = "—"
 ALPHA_KEY = "scaler/alpha/mean"
+MOVED_KEY = "scaler/alpha/moved_mass"
 _NO_LOG = "no stages/policy/train_log.jsonl has '%s'"
 
 
@@ -361,7 +362,9 @@ def budget(s: MethodSummary) -> dict[str, Stat]:
     return {k: _stat(_section(r, "budget").get(k) for r in s.runs) for k in BUDGET_KEYS}
 
 
-def comparison_markdown(summaries: list[MethodSummary], reference: str | None = None) -> tuple[str, list[dict]]:
+def comparison_markdown(
+    summaries: list[MethodSummary], reference: str | None = None
+) -> tuple[str, list[dict]]:
     """Rates with 95% intervals (prompts resampled, seeds pooled), budgets, and paired comparisons: every
     method vs the base policy and every pair of methods (Holm-corrected over the table; * = significant)."""
     base, methods = method_outcomes(summaries)
@@ -415,6 +418,72 @@ def _budget_cell(stat: Stat) -> str:
     return f"{stat.mean:,.0f}"
 
 
+def read_alpha_values(run_dir: Path) -> list[float]:
+    """Every α of a run's GRPO-S steps (``stages/policy/alpha_values.jsonl``), flattened."""
+    path = run_dir / "stages" / "policy" / "alpha_values.jsonl"
+    values: list[float] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                values += [float(a) for a in json.loads(line).get("alpha", [])]
+            except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
+                continue
+    return values
+
+
+def plot_alpha_histogram(summaries: list[MethodSummary], path: Path) -> bool:
+    """Distribution of α over every step and seed, one histogram per scaled method (log-count axis)."""
+    series = [(s.label, [a for r in s.runs for a in read_alpha_values(r.run_dir)]) for s in summaries]
+    series = [(label, values) for label, values in series if values]
+    if not series:
+        return False
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    low = min(min(v) for _, v in series)
+    high = max(max(v) for _, v in series)
+    bins = [low + (high - low) * i / 40 for i in range(41)] if high > low else 10
+    for i, (label, values) in enumerate(series):
+        ax.hist(
+            values,
+            bins=bins,
+            histtype="step",
+            linewidth=1.5,
+            label=f"{label} (n={len(values)})",
+            color=color(i),
+        )
+    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="α", ylabel="completions", yscale="log", title="α over all steps and seeds")
+    ax.legend(fontsize="small")
+    save_figure(fig, path)
+    return True
+
+
+def stage_seconds_markdown(summaries: list[MethodSummary]) -> str:
+    """Median wall time of each stage per method (``results.json``'s ``stage_seconds``), seconds."""
+    stages: list[str] = []
+    for s in summaries:
+        for r in s.runs:
+            for name in _section(r, "stage_seconds"):
+                if name not in stages:
+                    stages.append(name)
+    if not stages:
+        return ""
+    lines = ["| method | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
+    for s in summaries:
+        cells = []
+        for name in stages:
+            values = [
+                v for v in (_number(_section(r, "stage_seconds").get(name)) for r in s.runs) if v is not None
+            ]
+            cells.append(f"{statistics.median(values):.0f}" if values else MISSING)
+        lines.append(f"| {s.label} | " + " | ".join(cells) + " |")
+    return (
+        "Median seconds per stage (stages restored from the stage cache count their original time):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="folders searched recursively for results.json")
@@ -430,6 +499,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print(write_table(summaries, args.out))
     evidence, comparisons = comparison_markdown(summaries)
+    evidence += "\n" + stage_seconds_markdown(summaries)
     atomic_write_text(args.out / "comparison.md", evidence)
     atomic_write_text(args.out / "comparison.json", json.dumps(comparisons, indent=2) + "\n")
     print(evidence)
@@ -437,6 +507,16 @@ def main(argv: list[str] | None = None) -> None:
     plots = [
         ("reward_curves.png", lambda p: plot_curves(summaries, "reward", "reward", p), _NO_LOG % "reward"),
         ("alpha_curves.png", lambda p: plot_curves(summaries, ALPHA_KEY, "α mean", p), _NO_LOG % ALPHA_KEY),
+        (
+            "alpha_moved_mass.png",
+            lambda p: plot_curves(summaries, MOVED_KEY, "share of |Â| moved by α", p),
+            _NO_LOG % MOVED_KEY,
+        ),
+        (
+            "alpha_histogram.png",
+            lambda p: plot_alpha_histogram(summaries, p),
+            "no stages/policy/alpha_values.jsonl",
+        ),
         ("refusal_vs_over_refusal.png", lambda p: plot_refusal_scatter(summaries, p), "no refusal rates"),
         ("per_category_refusal.png", lambda p: plot_per_category(summaries, p), "no per-category refusal"),
     ]

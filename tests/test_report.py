@@ -188,3 +188,40 @@ def test_no_runs_or_malformed_results_exit_nonzero(tmp_path):
         report.main([str(tmp_path / "bad"), "--out", str(tmp_path / "reports")])
     assert exc.value.code not in (0, None) and str(bad / "results.json") in str(exc.value.code)
     assert not (tmp_path / "reports").exists()
+
+
+def _generations(run_dir, refused_harmful, refused_benign, stage="eval_policy"):
+    folder = run_dir / "stages" / stage
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"set": "heldout", "id": f"h{i}", "label": "harmful", "refused": r, "incoherent": False}
+        for i, r in enumerate(refused_harmful)
+    ]
+    rows += [
+        {"set": "heldout", "id": f"b{i}", "label": "benign", "refused": r, "helpful": not r}
+        for i, r in enumerate(refused_benign)
+    ]
+    (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_comparison_table_pairs_methods_on_the_same_prompts(tmp_path):
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        grpo = make_run(root, f"grpo{seed}", "none", seed, {"refusal_rate": 0.2})
+        _generations(grpo, [True] * 2 + [False] * 8, [False] * 10)
+        _generations(grpo, [False] * 10, [False] * 10, stage="eval_base")
+        grpo_s = make_run(root, f"grpos{seed}", "clip_gap", seed, {"refusal_rate": 0.9})
+        _generations(grpo_s, [True] * 9 + [False], [False] * 9 + [True])
+    summaries = report.aggregate(report.find_runs([root]))
+    markdown, comparisons = report.comparison_markdown(summaries)
+    assert "| base | — | 0.000" in markdown
+    assert "| grpo+none | 2 | 0.200" in markdown and "| grpo+clip_gap | 2 | 0.900" in markdown
+    pair = next(
+        c
+        for c in comparisons
+        if c["a"] == "grpo+clip_gap" and c["b"] == "grpo+none" and c["metric"] == "refusal"
+    )
+    # 20 (prompt, seed) units: 14 where only GRPO-S refuses, 0 the other way: exact McNemar p = 2 · 0.5^14
+    assert (pair["a_only"], pair["b_only"], pair["n"]) == (14, 0, 20)
+    assert pair["diff"] == pytest.approx(0.7) and pair["p_value"] == pytest.approx(2 * 0.5**14)
+    assert "p_holm" in pair and pair["significant"]
