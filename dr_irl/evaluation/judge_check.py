@@ -1,8 +1,9 @@
 """``make judge-check``: every offline judge against human-labelled refusal data, with 95% intervals.
 
 Rows: the rule judge and the learned judge on PyRIT's ``refusal.csv`` (held out: the learned judge never trains
-on it, and no rule was written while looking at it), and the learned judge's 5-fold cross-validation on its own
-training data (a check of fit, not of generalisation). Prints a table and writes ``--out`` (json) if given.
+on it, and no rule was written while looking at it), on SmolLM2 answers from real runs labelled blind (held out,
+when ``judge_data/smollm2_labelled.jsonl`` exists), and on the learned judge's training data (the rule judge
+directly, the learned judge by 5-fold cross-validation: a check of fit, not of generalisation). Prints a table and writes ``--out`` (json) if given.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dr_irl.evaluation.refusal_classifier import (
     LearnedRefusalJudge,
     heldout_examples,
     load_default_judge,
+    smollm2_examples,
     training_examples,
 )
 from dr_irl.evaluation.statistics import agreement
@@ -42,7 +44,9 @@ def cross_validated(examples: Sequence[Example], folds: int = 5, seed: int = 0) 
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=judge.C, class_weight="balanced", max_iter=5000))
+        model = make_pipeline(
+            StandardScaler(), LogisticRegression(C=judge.C, class_weight="balanced", max_iter=5000)
+        )
         model.fit(x[train], [y[i] for i in train])
         for i, p in zip(test, model.predict_proba(x[test])[:, 1], strict=True):
             predicted[i] = bool(p >= judge.threshold)
@@ -63,14 +67,24 @@ def run(out: str | None = None) -> dict:
     results = {
         "rule / pyrit refusal.csv (held out)": score(RuleRefusalJudge(), test),
         "learned / pyrit refusal.csv (held out)": score(load_default_judge(), test),
-        "learned / training data, 5-fold CV": cross_validated(train),
     }
+    smollm2 = smollm2_examples()
+    if smollm2:
+        results["rule / SmolLM2 answers, blind labels (held out)"] = score(RuleRefusalJudge(), smollm2)
+        results["learned / SmolLM2 answers, blind labels (held out)"] = score(load_default_judge(), smollm2)
+    results["rule / training data"] = score(RuleRefusalJudge(), train)
+    results["learned / training data, 5-fold CV"] = cross_validated(train)
     table = Table(title="refusal judges vs human labels (95% intervals)")
     for column in ("judge / data", "n", "accuracy", "precision", "recall", "F1", "Cohen's κ"):
         table.add_column(column, justify="left" if column == "judge / data" else "right")
     for name, r in results.items():
         table.add_row(
-            name, str(r["n"]), _cell(r["accuracy"]), _cell(r["precision"]), _cell(r["recall"]), _cell(r["f1"]),
+            name,
+            str(r["n"]),
+            _cell(r["accuracy"]),
+            _cell(r["precision"]),
+            _cell(r["recall"]),
+            _cell(r["f1"]),
             _cell(r["kappa"]),
         )
     Console().print(table)

@@ -37,6 +37,8 @@ import numpy as np
 from dr_irl.packages import package_folder
 
 JUDGE_DATA = Path(__file__).parent / "judge_data" / "refusal_train.jsonl"
+# SmolLM2 answers from real runs, labelled blind (no method, no verdict shown): validation only, never trained on
+SMOLLM2_LABELLED = Path(__file__).parent / "judge_data" / "smollm2_labelled.jsonl"
 
 _REFUSAL_OPENING = re.compile(
     r"\b(?:I\s*(?:can(?:no|')t|cannot|won'?t|will not|am not able|'m not able|am unable|'m unable|must decline|"
@@ -49,7 +51,9 @@ _PARTIAL = re.compile(
     r"help)|general (?:steps|information|tips))",
     re.IGNORECASE,
 )
-_SOFT_OPENER = re.compile(r"\b(?:sorry to (?:inform|hear|say)|unfortunately,? (?:i must|your))\b", re.IGNORECASE)
+_SOFT_OPENER = re.compile(
+    r"\b(?:sorry to (?:inform|hear|say)|unfortunately,? (?:i must|your))\b", re.IGNORECASE
+)
 _WORD = re.compile(r"\w+")
 
 
@@ -86,7 +90,9 @@ def rule_features(response: str, window: int = 200) -> list[float]:
 class LearnedRefusalJudge:
     """Refusal classifier: ``judge(prompts, responses) -> [bool]`` (True = refusal). Fit with :meth:`fit`."""
 
-    def __init__(self, encoder_path: str | None = None, window: int = 400, threshold: float = 0.5, C: float = 1.0):
+    def __init__(
+        self, encoder_path: str | None = None, window: int = 400, threshold: float = 0.5, C: float = 0.05
+    ):
         self.encoder_path = encoder_path
         self.window = window
         self.threshold = threshold
@@ -216,11 +222,23 @@ def heldout_examples() -> list[Example]:
     return read_pyrit_csv(folder / "refusal_scorer" / "refusal.csv", "pyrit:refusal.csv")
 
 
+def smollm2_examples() -> list[Example]:
+    """The blind-labelled SmolLM2 answers (:data:`SMOLLM2_LABELLED`), or [] when the file is absent."""
+    if not SMOLLM2_LABELLED.is_file():
+        return []
+    rows = [
+        json.loads(line) for line in SMOLLM2_LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    return [Example(r["prompt"], r["response"], bool(r["refusal"]), "smollm2-blind") for r in rows]
+
+
 def training_examples(include_pyrit: bool = True) -> list[Example]:
     """The judge's training data: the project's examples plus PyRIT's other labelled rows (see module doc)."""
     out = [
         Example(row["prompt"], row["response"], bool(row["refusal"]), f"project:{row.get('style', '')}")
-        for row in (json.loads(line) for line in JUDGE_DATA.read_text(encoding="utf-8").splitlines() if line.strip())
+        for row in (
+            json.loads(line) for line in JUDGE_DATA.read_text(encoding="utf-8").splitlines() if line.strip()
+        )
     ]
     folder = pyrit_scorer_evals() if include_pyrit else None
     if folder is not None:
@@ -230,11 +248,12 @@ def training_examples(include_pyrit: bool = True) -> list[Example]:
             out += read_pyrit_csv(mini, "pyrit:mini_refusal.csv")
         for path in sorted((folder / "objective").glob("*.csv")):
             achieved = [
-                e for e in read_pyrit_csv(path, f"pyrit:objective/{path.name}", label_means_refusal=False)
+                e
+                for e in read_pyrit_csv(path, f"pyrit:objective/{path.name}", label_means_refusal=False)
                 if not e.refusal
             ]
             out += achieved
-        test = {_key(e.prompt, e.response) for e in heldout_examples()}
+        test = {_key(e.prompt, e.response) for e in heldout_examples() + smollm2_examples()}
         out = [e for e in out if _key(e.prompt, e.response) not in test]
     seen: set[str] = set()
     unique = []
@@ -246,7 +265,7 @@ def training_examples(include_pyrit: bool = True) -> list[Example]:
 
 
 _DEFAULT: dict[str, LearnedRefusalJudge] = {}
-_FORMAT = 1  # bump when features change: cached parameters of an older format are refitted
+_FORMAT = 2  # bump when features change: cached parameters of an older format are refitted
 
 
 def _fingerprint(examples: Sequence[Example], encoder_path: str) -> str:
@@ -256,7 +275,9 @@ def _fingerprint(examples: Sequence[Example], encoder_path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_default_judge(encoder_path: str | None = None, cache_dir: str | Path | None = None) -> LearnedRefusalJudge:
+def load_default_judge(
+    encoder_path: str | None = None, cache_dir: str | Path | None = None
+) -> LearnedRefusalJudge:
     """The default judge fitted on :func:`training_examples`, once per process; with ``cache_dir`` its
     parameters are kept as JSON (keyed by a hash of the training data and encoder) and reused by later runs."""
     from dr_irl.io import atomic_write_json, read_json
