@@ -68,6 +68,27 @@ def before_after_tests(run_dir: Path) -> dict[str, dict]:
     return tests
 
 
+def capability_tests(run_dir: Path) -> dict[str, dict]:
+    """After vs before per capability set on the same items (the alignment tax): McNemar and bootstrap."""
+    from dr_irl.evaluation.comparison import read_generations
+    from dr_irl.evaluation.statistics import compare_paired
+
+    def load(stage):
+        out: dict[str, dict[int, bool]] = {}
+        for row in read_generations(run_dir / "stages" / stage / "capability.jsonl"):
+            out.setdefault(row["set"], {})[int(row["index"])] = bool(row["correct"])
+        return out
+
+    before, after = load("eval_base"), load("eval_policy")
+    tests = {}
+    for name in sorted(set(before) & set(after)):
+        keys = sorted(set(before[name]) & set(after[name]))
+        if keys:
+            a, b = [after[name][k] for k in keys], [before[name][k] for k in keys]
+            tests[f"capability:{name}"] = compare_paired(a, b)
+    return tests
+
+
 def policy_budget(ctx) -> dict:
     """What the policy stage spent: prompts seen, generated tokens, gradient steps, seconds (from its log)."""
     if "policy" not in ctx.outputs:
@@ -163,7 +184,11 @@ def build_report(ctx, out: Path) -> dict:
                     _category_cell(after, category),
                 ]
             )
+    for name in sorted(set(before.get("capability", {})) | set(after.get("capability", {}))):
+        b, a = before.get("capability", {}).get(name, {}), after.get("capability", {}).get(name, {})
+        rows.append([f"{name}: accuracy (capability ↑)", _cell(b, "accuracy"), _cell(a, "accuracy")])
     tests = before_after_tests(ctx.run_dir) if after else {}
+    tests.update(capability_tests(ctx.run_dir) if after else {})
     adversarial = ctx.summaries.get("reward_check", {}).get("adversarial_accuracy", {})
     warnings = hacking_warnings(before, after, tests)
     table = Table(title=title)
