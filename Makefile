@@ -18,9 +18,10 @@ test:  ## the default suite (CI): everything but the slow tests
 test-slow:  ## slow tests: the real SmolLM2 run
 	$(PYTHON) -m pytest -q -m slow
 
-lint:
+lint:  ## ruff, and the import layers of pyproject.toml [tool.importlinter] (docs/design.md)
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 format:
 	ruff check --fix .

@@ -59,8 +59,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from transformers import set_seed
 
     from dr_irl.distributed.ranks import barrier, init_process_group, is_main_process
+    from dr_irl.run_artifacts import base_model_path
     from dr_irl.run_lock import RunLock
-    from dr_irl.stages import STAGES, base_model_path
+    from dr_irl.stages import STAGES
     from dr_irl.tracking import Tracker, build_tracker
     from dr_irl.validation import validate
 

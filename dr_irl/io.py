@@ -1,4 +1,5 @@
-"""Atomic file writes and folder replacement: an artifact is either complete or absent, never half-written."""
+"""Atomic file writes (text, JSON, JSON lines) and folder replacement: an artifact is either complete or absent,
+never half-written."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def atomic_write_json(path: str | Path, value: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_jsonl(path: str | Path, rows: list[dict]) -> None:
+    """One JSON object per line, written atomically."""
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """The objects of a JSON-lines file (blank lines skipped)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def replace_dir(new: Path, final: Path) -> None:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from dr_irl.distributed.machine import GB, Machine
 from dr_irl.distributed.memory import HEADROOM, MemoryEstimate, estimate_memory, parameter_count, run_shapes
-from dr_irl.training.workloads import Workload, workload
+from dr_irl.distributed.workloads import Workload, workload
 
 HARDWARE_WORDS = {
     "cpu": "CPU",

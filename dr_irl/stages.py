@@ -3,100 +3,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
-from dr_irl.data import balance_by_category, load_records, write_records
+from dr_irl.data import balance_by_category, write_records
 from dr_irl.data.lengths import GENERATION_KEYS, drop_long_prompts
-from dr_irl.data.schema import Record
-from dr_irl.io import atomic_write_json, atomic_write_text
+from dr_irl.evaluation.evaluate import evaluate
+from dr_irl.io import atomic_write_json, read_jsonl, write_jsonl
 from dr_irl.pipeline import Context, Stage
-
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def records(ctx: Context, split: str, stage: str | None = None) -> list[Record]:
-    """Records of a split, from ``stage``'s folder; by default the training split carries the generated
-    demonstrations when the ``demonstrations`` stage ran, and everything else comes from ``data``."""
-    if stage is None:
-        stage = "demonstrations" if split == "train" and "demonstrations" in ctx.outputs else "data"
-    return ctx.memo(
-        f"records/{stage}/{split}",
-        lambda: load_records(ctx.output(stage) / f"{split}.jsonl", ctx.cfg.dataset.categories)[0],
-    )
-
-
-def base_model_path(ctx: Context) -> str:
-    from dr_irl.models import resolve_model_path
-
-    return ctx.memo("base_model_path", lambda: resolve_model_path(ctx.cfg.model, ctx.cfg.paths.cache_dir))
-
-
-def init_policy_path(ctx: Context) -> str:
-    """The policy before alignment: the warm-started model when enabled, else the base model."""
-    if ctx.cfg.model.warm_start:
-        return str(ctx.output("warm_start") / "model")
-    return base_model_path(ctx)
-
-
-def load_policy(ctx: Context, path: str, for_generation: bool = True):
-    """(model, tokenizer); for generation the model is loaded whole (never ZeRO-3-partitioned: it is used by
-    this process alone) and put on this process's device; trainers place their own."""
-    from dr_irl.distributed.deepspeed import zero3_init_disabled
-    from dr_irl.distributed.ranks import device
-    from dr_irl.models import load_causal_lm, load_tokenizer
-
-    if not for_generation:
-        model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
-    else:
-        with zero3_init_disabled():
-            model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
-        model = model.to(device(ctx.cfg.hardware.use_cpu))
-    return model, load_tokenizer(path, ctx.cfg.model.trust_remote_code)
-
-
-def reward_models(ctx: Context):
-    """The scorer of ``reward_model.kind``: ``score(prompts, responses, categories)`` (memoised)."""
-    from dr_irl.rewards.families import REWARD_FAMILIES
-
-    family = REWARD_FAMILIES.get(ctx.cfg.reward_model.kind)
-    return ctx.memo("reward_models", lambda: family.scorer(ctx, ctx.output("reward_models")))
-
-
-def hardness_scorer(ctx: Context):
-    """The δ scorer of α^D with the configured encoder, on this process's device (each rank holds it whole)."""
-    from dr_irl.distributed.deepspeed import zero3_init_disabled
-
-    with zero3_init_disabled():
-        return _build_hardness_scorer(ctx)
-
-
-def _build_hardness_scorer(ctx: Context):
-    from dr_irl.distributed.ranks import device
-    from dr_irl.encoders import HardnessScorer, build_text_encoder
-    from dr_irl.encoders.splitters import SPLITTERS
-
-    sc = ctx.cfg.scaler
-    splitter_model = sc.encoder.splitter_model or base_model_path(ctx)
-    splitter = SPLITTERS.get(sc.encoder.splitter)(
-        max_pieces=sc.encoder.max_subsentences,
-        model_path=splitter_model,
-        device=device(ctx.cfg.hardware.use_cpu),
-    )
-    encoder = build_text_encoder(sc.encoder, device(ctx.cfg.hardware.use_cpu))
-    return HardnessScorer(encoder, sc.encoder.max_subsentences, splitter)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
+from dr_irl.rewards.families import reward_models
+from dr_irl.run_artifacts import (
+    base_model_path,
+    hardness_scorer,
+    init_policy_path,
+    load_policy,
+    records,
+    reference_samples,
+    sft_policy_path,
+    text_encoder,
+)
 
 # ----------------------------------------------------------------------------------------------- stages
 
@@ -105,9 +32,15 @@ def stage_data(ctx: Context, out: Path) -> dict:
     """Load and validate the train and held-out splits of ``dataset.source`` (prompts that do not fit the
     model's context fail or are skipped: dr_irl/data/lengths.py), balance the harmful prompts."""
     from dr_irl.data.sources import load_dataset_records
+    from dr_irl.models import load_tokenizer
 
-    ds = ctx.cfg.dataset
-    loaded = drop_long_prompts(load_dataset_records(ds, ctx.cfg.seed), ctx.cfg, base_model_path(ctx))
+    ds, model = ctx.cfg.dataset, base_model_path(ctx)
+    loaded = drop_long_prompts(
+        load_dataset_records(ds, ctx.cfg.seed),
+        ctx.cfg,
+        model,
+        lambda: load_tokenizer(model, ctx.cfg.model.trust_remote_code),
+    )
     train, balance = balance_by_category(
         loaded.train, ds.categories, ds.balance, ctx.cfg.seed, ds.max_per_category
     )
@@ -126,7 +59,7 @@ def stage_demonstrations(ctx: Context, out: Path) -> dict:
     from rich.table import Table
 
     from dr_irl.data.demonstrations import generate_demonstrations
-    from dr_irl.evaluation.judges import RuleRefusalJudge
+    from dr_irl.data.refusals import RuleRefusalJudge
     from dr_irl.models.sources import resolve_hub_path
     from dr_irl.pipeline import console
 
@@ -155,7 +88,7 @@ def stage_demonstrations(ctx: Context, out: Path) -> dict:
             tokenizer,
             subset,
             template,
-            lambda a: judge([""], [a])[0],
+            judge.is_refusal,
             dm.max_new_tokens,
             dm.batch_size,
             dm.max_attempts,
@@ -267,36 +200,7 @@ def stage_sft_policy(ctx: Context, out: Path) -> dict:
 
 def stage_sft_samples(ctx: Context, out: Path) -> dict:
     """Samples of π_SFT on the reward-model prompts: AfD's positives (``init_sft``) or negatives (``sft_demo``)."""
-    return sample_reward_prompts(
-        ctx, str(ctx.output("sft_policy") / "model"), out / "samples.jsonl", "π_SFT samples"
-    )
-
-
-def reference_samples(ctx: Context) -> dict[str, list[str]]:
-    """Record id → its reference samples ỹ ~ π_ref."""
-    path = ctx.output("reference_samples") / "samples.jsonl"
-    return ctx.memo("reference_samples", lambda: {row["id"]: row["samples"] for row in read_jsonl(path)})
-
-
-def reward_pairs(ctx: Context):
-    """(demonstration ≻ reference sample) pairs of the training records: what every reward model learns from."""
-    from dr_irl.data.pairs import demonstration_pairs
-
-    def build():
-        rm = ctx.cfg.reward_model
-        train, samples = records(ctx, "train"), reference_samples(ctx)
-        pairs = demonstration_pairs(train, samples, rm.include_benign)
-        if rm.hard_negatives:
-            from dr_irl.data.hard_negatives import hard_negative_pairs
-            from dr_irl.evaluation.judges import RuleRefusalJudge
-
-            judge = RuleRefusalJudge()
-            pairs += hard_negative_pairs(
-                train, samples, lambda text: judge([""], [text])[0], ctx.cfg.seed, rm.include_benign
-            )
-        return pairs
-
-    return ctx.memo("reward_pairs", build)
+    return sample_reward_prompts(ctx, sft_policy_path(ctx), out / "samples.jsonl", "π_SFT samples")
 
 
 def stage_reward_models(ctx: Context, out: Path) -> dict:
@@ -332,14 +236,6 @@ def stage_alpha_offline(ctx: Context, out: Path) -> dict:
     return {"delta_bar": bar, "prompts": len(delta)}
 
 
-def text_encoder(ctx: Context):
-    """The MiniLM sentence encoder used for near-duplicate checks and prompt–response relevance."""
-    from dr_irl.encoders.text import SentenceTransformerEncoder
-    from dr_irl.rewards.backbones import minilm_folder
-
-    return ctx.memo("text_encoder", lambda: SentenceTransformerEncoder(minilm_folder()))
-
-
 def stage_eval_sets(ctx: Context, out: Path) -> dict:
     """The harmful and benign evaluation sets (``eval.suite=standard``): deduplicated, disjoint from training."""
     from dr_irl.evaluation.eval_sets import build_eval_sets
@@ -359,113 +255,11 @@ def stage_eval_sets(ctx: Context, out: Path) -> dict:
     return sets.report
 
 
-def evaluation_sets(ctx: Context) -> dict[str, list[Record]]:
-    """The main set (``heldout``: the eval_sets stage's harmful + benign prompts with ``eval.suite=standard``,
-    else the held-out split), capped by eval.max_harmful / max_benign, and every eval.benchmarks set."""
-    from dr_irl.evaluation.benchmarks import load_benchmarks
-
-    def build():
-        ev = ctx.cfg.eval
-        if ev.suite == "standard":
-            harmful = records(ctx, "harmful", stage="eval_sets")
-            benign = records(ctx, "benign", stage="eval_sets")
-        else:
-            heldout = records(ctx, "heldout")
-            harmful = [r for r in heldout if r.harmful]
-            benign = [r for r in heldout if not r.harmful]
-        sets = {"heldout": harmful[: ev.max_harmful] + benign[: ev.max_benign]}
-        for name, result in load_benchmarks(ev.benchmarks, ctx.cfg.seed).items():
-            sets[name] = result.records
-        return sets
-
-    return ctx.memo("evaluation_sets", build)
-
-
-def relevance(ctx: Context, prompts: list[Record], responses: list[str]) -> list[float]:
-    """Cosine of the MiniLM embeddings of each prompt and its response."""
-    if not prompts:
-        return []
-    encoder = text_encoder(ctx)
-    p = encoder.encode([r.prompt for r in prompts])
-    a = encoder.encode([x or " " for x in responses])
-    return (p * a).sum(dim=1).tolist()
-
-
-def judge_responses(ctx: Context, prompts: list[Record], responses: list[str]) -> list[bool]:
-    """Refusal (or safety) verdicts of the configured judge."""
-    from dr_irl.evaluation.judges import JUDGES
-
-    judge = ctx.memo("judge", lambda: JUDGES.get(ctx.cfg.eval.judge)(ctx.cfg.eval))
-    return judge([r.prompt for r in prompts], responses, [r.label for r in prompts])
-
-
-def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: str = "greedy") -> dict:
-    """Answers to every evaluation set (greedy or best-of-n), judged, scored by the reward models.
-
-    The top-level metrics are the held-out split's; each extra benchmark gets its own under ``benchmarks``.
-    """
-    from dr_irl.evaluation.metrics import helpfulness_metrics, refusal_metrics, strongreject_proxy_metrics
-    from dr_irl.evaluation.responders import RESPONDERS
-
-    sets = evaluation_sets(ctx)
-    model, tokenizer = load_policy(ctx, policy_path)
-    results: dict = {}
-    rows = []
-    for name, prompts in sets.items():
-        responses = RESPONDERS.get(responder)(ctx, model, tokenizer, prompts, f"{label}: {name}")
-        refused = judge_responses(ctx, prompts, responses)
-        harmful = [i for i, r in enumerate(prompts) if r.harmful]
-        rewards: list[float | None] = [None] * len(prompts)
-        if harmful:  # the run's reward model scores the harmful answers
-            scores = reward_models(ctx).score(
-                [prompts[i].prompt for i in harmful],
-                [responses[i] for i in harmful],
-                [prompts[i].category for i in harmful],
-            )
-            for i, score in zip(harmful, scores.tolist(), strict=True):
-                rewards[i] = score
-        labels = [r.label for r in prompts]
-        metrics = refusal_metrics(labels, [r.category for r in prompts], refused, rewards)
-        similarity = relevance(ctx, prompts, responses)
-        helpfulness, helpful, incoherent = helpfulness_metrics(
-            labels, refused, responses, similarity, ctx.cfg.eval.relevance_threshold
-        )
-        metrics.update(helpfulness)
-        if harmful:
-            metrics.update(strongreject_proxy_metrics(labels, refused, responses))
-        rows += [
-            {
-                "set": name,
-                "id": r.id,
-                "label": r.label,
-                "category": r.category,
-                "prompt": r.prompt,
-                "response": resp,
-                "refused": ref,
-                "helpful": hel,
-                "incoherent": inc,
-                "relevance": rel,
-                "reward": rew,
-            }
-            for r, resp, ref, rew, hel, inc, rel in zip(
-                prompts, responses, refused, rewards, helpful, incoherent, similarity, strict=True
-            )
-        ]
-        if name == "heldout":
-            results.update(metrics)
-        else:
-            results.setdefault("benchmarks", {})[name] = metrics
-        prefix = f"eval_{label}" if name == "heldout" else f"eval_{label}/{name}"
-        ctx.tracker.log({f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
-    write_jsonl(out / "generations.jsonl", rows)
-    return results
-
-
 def stage_reward_check(ctx: Context, out: Path) -> dict:
     """The run's reward model on adversarial pairs of the held-out split (never trained on): refusal openers
     followed by the base policy's compliant answers or by nonsense, degenerate loops, refused benign prompts."""
     from dr_irl.data.hard_negatives import adversarial_pairs
-    from dr_irl.rewards.adversarial_check import adversarial_accuracy
+    from dr_irl.evaluation.reward_check import adversarial_accuracy
 
     base = read_jsonl(ctx.output("eval_base") / "generations.jsonl")
     compliance = {

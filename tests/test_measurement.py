@@ -23,8 +23,8 @@ from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm
 from dr_irl.evaluation.eval_sets import near_duplicate_filter
 from dr_irl.evaluation.metrics import helpfulness_metrics, is_degenerate, refusal_metrics
 from dr_irl.evaluation.report import hacking_warnings
+from dr_irl.evaluation.reward_check import adversarial_accuracy
 from dr_irl.evaluation.statistics import agreement, mcnemar_test, paired_bootstrap, wilson_interval
-from dr_irl.rewards.adversarial_check import adversarial_accuracy
 from dr_irl.scaling.checks import inert_factor_warnings
 from dr_irl.scaling.hardness import alpha_data
 from dr_irl.scaling.responsiveness import alpha_model

@@ -9,6 +9,7 @@ the record is skipped and counted like any other invalid record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -72,17 +73,17 @@ def too_long(records: list[Record], tokenizer, limit: int) -> dict[str, int]:
     return {r.id: n for r, n in zip(suspects, counts, strict=True) if n > limit}
 
 
-def drop_long_prompts(loaded: Any, cfg: DictConfig, model_path: str, tokenizer=None) -> Any:
+def drop_long_prompts(
+    loaded: Any, cfg: DictConfig, model_path: str, load_tokenizer: Callable[[], Any]
+) -> Any:
     """The data source's result (``train``, ``heldout``, ``report``) without records whose prompt is over
     the limit when ``dataset.skip_invalid`` is set (counted in ``report["skipped_invalid"]`` and
-    ``report["too_long"]``); a :class:`DataError` naming the first such record otherwise."""
+    ``report["too_long"]``); a :class:`DataError` naming the first such record otherwise. ``load_tokenizer``
+    gives the policy's tokenizer (called only when there is a limit)."""
     limit, source = prompt_token_limit(cfg, model_path)
     if limit is None:
         return loaded
-    if tokenizer is None:
-        from dr_irl.models import load_tokenizer
-
-        tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+    tokenizer = load_tokenizer()
     kept, dropped = {}, 0
     for split in ("train", "heldout"):
         records = getattr(loaded, split)

@@ -294,8 +294,8 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
 
 
 def hub_reachable() -> bool:
-    """``dr_irl.models.sources.hub_reachable``, imported late (keeps this module light; tests patch this name)."""
-    from dr_irl.models.sources import hub_reachable as _reachable
+    """``dr_irl.hub.hub_reachable``, imported late (keeps this module light; tests patch this name)."""
+    from dr_irl.hub import hub_reachable as _reachable
 
     return _reachable()
 

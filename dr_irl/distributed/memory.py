@@ -32,9 +32,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from dr_irl.distributed.workloads import Workload, workload
 from dr_irl.models.shapes import ModelShape, folder_shape, lora_parameters, model_shape
 from dr_irl.registry import Registry
-from dr_irl.training.workloads import Workload, workload
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2}
 HEADROOM = 0.9  # share of a device's memory the estimate may fill (CUDA context, allocator fragmentation)

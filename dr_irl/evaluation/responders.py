@@ -36,7 +36,7 @@ def best_of(candidates: list[list[str]], scores: torch.Tensor) -> list[str]:
 def best_of_n(ctx, model, tokenizer, prompts: Sequence, label: str) -> list[str]:
     """Sample ``optimizer.n`` responses per prompt; keep the one the category reward model scores highest."""
     from dr_irl.models.generation import generate_responses
-    from dr_irl.stages import reward_models
+    from dr_irl.rewards.families import reward_models
 
     ev, opt = ctx.cfg.eval, ctx.cfg.optimizer
     torch.manual_seed(ctx.cfg.seed)

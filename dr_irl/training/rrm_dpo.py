@@ -215,7 +215,7 @@ def _scored_pairs_rows(scored: Sequence[ScoredPair]) -> list[dict]:
 
 
 def _read_scored_pairs(path: Path) -> list[ScoredPair]:
-    from dr_irl.stages import read_jsonl
+    from dr_irl.io import read_jsonl
 
     return [
         (
@@ -269,7 +269,7 @@ def rerank_with_probe(ctx, probe, model, tokenizer, prompts, candidates) -> list
 def update_probe_online(ctx, probe, model, tokenizer, round_index: int):
     """Continue training ``probe`` on the current policy's hidden states of its training pairs."""
     from dr_irl.rewards.representation import pooled_hidden_states, probe_rewards, train_probe
-    from dr_irl.stages import reward_pairs
+    from dr_irl.run_artifacts import reward_pairs
 
     rm, opt = ctx.cfg.reward_model, ctx.cfg.optimizer
     pairs = reward_pairs(ctx)
@@ -321,10 +321,10 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
 
     from dr_irl.distributed.ranks import barrier, is_main_process
     from dr_irl.hf_trainer import JsonlMetricsCallback
-    from dr_irl.io import atomic_write_json
+    from dr_irl.io import atomic_write_json, write_jsonl
     from dr_irl.rewards.families import family_folder
     from dr_irl.rewards.representation import HybridProbe
-    from dr_irl.stages import init_policy_path, load_policy, records, write_jsonl
+    from dr_irl.run_artifacts import init_policy_path, load_policy, records
 
     cfg, opt = ctx.cfg, ctx.cfg.optimizer
     if opt.probe_updates < 0:

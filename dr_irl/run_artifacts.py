@@ -1,0 +1,120 @@
+"""What finished stages left in the run directory, for the stages after them (memoised per run).
+
+The records of each split, the policy before alignment and its loader, the reference and π_SFT samples, the
+reward models' training pairs, the α^D scorer and the MiniLM text encoder. This module sits below every
+component that reads a run (reward families, alignment methods, the evaluation) and imports none of them;
+the reward models' scorer is :func:`dr_irl.rewards.families.reward_models`.
+"""
+
+from __future__ import annotations
+
+from dr_irl.data import load_records
+from dr_irl.data.schema import Record
+from dr_irl.io import read_jsonl
+from dr_irl.pipeline import Context
+
+
+def records(ctx: Context, split: str, stage: str | None = None) -> list[Record]:
+    """Records of a split, from ``stage``'s folder; by default the training split carries the generated
+    demonstrations when the ``demonstrations`` stage ran, and everything else comes from ``data``."""
+    if stage is None:
+        stage = "demonstrations" if split == "train" and "demonstrations" in ctx.outputs else "data"
+    return ctx.memo(
+        f"records/{stage}/{split}",
+        lambda: load_records(ctx.output(stage) / f"{split}.jsonl", ctx.cfg.dataset.categories)[0],
+    )
+
+
+def base_model_path(ctx: Context) -> str:
+    """The local folder (or hub id) of ``model``: built or converted once for local sources."""
+    from dr_irl.models import resolve_model_path
+
+    return ctx.memo("base_model_path", lambda: resolve_model_path(ctx.cfg.model, ctx.cfg.paths.cache_dir))
+
+
+def init_policy_path(ctx: Context) -> str:
+    """The policy before alignment: the warm-started model when enabled, else the base model."""
+    if ctx.cfg.model.warm_start:
+        return str(ctx.output("warm_start") / "model")
+    return base_model_path(ctx)
+
+
+def sft_policy_path(ctx: Context) -> str:
+    """π_SFT, the ``sft_policy`` stage's model."""
+    return str(ctx.output("sft_policy") / "model")
+
+
+def load_policy(ctx: Context, path: str, for_generation: bool = True):
+    """(model, tokenizer); for generation the model is loaded whole (never ZeRO-3-partitioned: it is used by
+    this process alone) and put on this process's device; trainers place their own."""
+    from dr_irl.distributed.deepspeed import zero3_init_disabled
+    from dr_irl.distributed.ranks import device
+    from dr_irl.models import load_causal_lm, load_tokenizer
+
+    if not for_generation:
+        model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
+    else:
+        with zero3_init_disabled():
+            model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
+        model = model.to(device(ctx.cfg.hardware.use_cpu))
+    return model, load_tokenizer(path, ctx.cfg.model.trust_remote_code)
+
+
+def _samples(ctx: Context, stage: str) -> dict[str, list[str]]:
+    path = ctx.output(stage) / "samples.jsonl"
+    return ctx.memo(stage, lambda: {row["id"]: row["samples"] for row in read_jsonl(path)})
+
+
+def reference_samples(ctx: Context) -> dict[str, list[str]]:
+    """Record id → its reference samples ỹ ~ π_ref (stage ``reference_samples``)."""
+    return _samples(ctx, "reference_samples")
+
+
+def sft_samples(ctx: Context) -> dict[str, list[str]]:
+    """Record id → its samples of π_SFT (stage ``sft_samples``)."""
+    return _samples(ctx, "sft_samples")
+
+
+def reward_pairs(ctx: Context):
+    """(demonstration ≻ reference sample) pairs of the training records, and the hard negatives with
+    ``reward_model.hard_negatives``: what the pairwise reward models learn from."""
+    from dr_irl.data.pairs import demonstration_pairs
+
+    def build():
+        rm = ctx.cfg.reward_model
+        train, samples = records(ctx, "train"), reference_samples(ctx)
+        pairs = demonstration_pairs(train, samples, rm.include_benign)
+        if rm.hard_negatives:
+            from dr_irl.data.hard_negatives import hard_negative_pairs
+            from dr_irl.data.refusals import RuleRefusalJudge
+
+            judge = RuleRefusalJudge()
+            pairs += hard_negative_pairs(train, samples, judge.is_refusal, ctx.cfg.seed, rm.include_benign)
+        return pairs
+
+    return ctx.memo("reward_pairs", build)
+
+
+def hardness_scorer(ctx: Context):
+    """The δ scorer of α^D with the configured encoder, on this process's device (each rank holds it whole)."""
+    from dr_irl.distributed.deepspeed import zero3_init_disabled
+    from dr_irl.distributed.ranks import device
+    from dr_irl.encoders import HardnessScorer, build_text_encoder
+    from dr_irl.encoders.splitters import SPLITTERS
+
+    sc = ctx.cfg.scaler
+    with zero3_init_disabled():
+        splitter = SPLITTERS.get(sc.encoder.splitter)(
+            max_pieces=sc.encoder.max_subsentences,
+            model_path=sc.encoder.splitter_model or base_model_path(ctx),
+            device=device(ctx.cfg.hardware.use_cpu),
+        )
+        encoder = build_text_encoder(sc.encoder, device(ctx.cfg.hardware.use_cpu))
+        return HardnessScorer(encoder, sc.encoder.max_subsentences, splitter)
+
+
+def text_encoder(ctx: Context):
+    """The MiniLM sentence encoder used for near-duplicate checks and prompt–response relevance."""
+    from dr_irl.encoders.text import SentenceTransformerEncoder, minilm_folder
+
+    return ctx.memo("text_encoder", lambda: SentenceTransformerEncoder(minilm_folder()))
