@@ -248,6 +248,19 @@ def test_c_a_stage_whose_old_folder_cannot_be_deleted_is_still_replaced(
     assert "data: complete in" in capsys.readouterr().out
 
 
+def test_c_a_finished_stage_left_unpublished_by_a_crash_is_published_not_lost(compose_cfg, tmp_path, capsys):
+    """Killed between writing DONE.json and the rename: the next run publishes the finished folder."""
+    overrides = [*TINY_RUN, "model.warm_start=false", "stop_after=data"]
+    run(compose_cfg(overrides), tmp_path)
+    stages = tmp_path / "stages"
+    before = done(tmp_path, "data")
+    (stages / "data").rename(stages / ".data.tmp")
+    capsys.readouterr()
+    run(compose_cfg(overrides), tmp_path)
+    assert "data: finished before the previous run stopped; published" in capsys.readouterr().out
+    assert done(tmp_path, "data") == before and not (stages / ".data.tmp").exists()
+
+
 def test_c_replace_dir_puts_the_old_folder_back_when_the_new_one_cannot_go_in(tmp_path, monkeypatch):
     from dr_irl import io
 
