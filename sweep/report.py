@@ -18,6 +18,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,23 @@ def aggregate(runs: list[Run]) -> list[MethodSummary]:
         summary.per_category = {c: _stat(cats.get(c) for cats in per_run) for c in categories}
         summaries.append(summary)
     return sorted(summaries, key=lambda s: s.label)
+
+
+def duplicate_seeds(summaries: list[MethodSummary]) -> list[str]:
+    """A warning per method with two runs of the same seed (e.g. ``outputs`` and ``multirun`` both scanned,
+    or two sweeps of different settings): they would count as two seeds, and one would hide the other's
+    per-prompt outcomes in the paired comparisons."""
+    out = []
+    for s in summaries:
+        by_seed: dict[int, list[str]] = {}
+        for run in s.runs:
+            by_seed.setdefault(int(run.results.get("seed", 0)), []).append(str(run.run_dir))
+        for seed, dirs in sorted(by_seed.items()):
+            if len(dirs) > 1:
+                out.append(
+                    f"{s.label}: {len(dirs)} runs of seed {seed} ({', '.join(dirs)}); pass one of them"
+                )
+    return out
 
 
 def fmt(stat: Stat) -> str:
@@ -339,22 +357,29 @@ def plot_per_category(summaries: list[MethodSummary], path: Path) -> bool:
 BUDGET_KEYS = ("prompts_seen", "generated_tokens", "gradient_steps", "policy_seconds")
 
 
-def method_outcomes(summaries: list[MethodSummary]) -> tuple[MethodOutcomes | None, list[MethodOutcomes]]:
-    """The base policy's outcomes (from any run's ``eval_base``, seed-less) and each method's, per seed."""
-    base = None
+def method_outcomes(
+    summaries: list[MethodSummary],
+) -> tuple[dict[str, MethodOutcomes], list[MethodOutcomes]]:
+    """The base policy's outcomes per model and each method's, per seed.
+
+    A run's ``eval_base`` belongs to its seed: the held-out split (of a named dataset), the evaluation set
+    built against the seed's training prompts and a warm-started initial policy can all depend on it, so the
+    base of seed s is read from a run of seed s (the first one found) and paired with the methods' units of
+    that seed only.
+    """
+    several_models = len({s.model for s in summaries}) > 1
+    bases: dict[str, MethodOutcomes] = {}
     methods = []
     for s in summaries:
         outcomes = MethodOutcomes(s.label)
+        base = bases.setdefault(s.model, MethodOutcomes(f"{s.model}/base" if several_models else "base"))
         for run in s.runs:
             seed = int(run.results.get("seed", 0))
             outcomes.add(read_generations(run.run_dir / "stages" / "eval_policy" / "generations.jsonl"), seed)
-            if base is None:
-                rows = read_generations(run.run_dir / "stages" / "eval_base" / "generations.jsonl")
-                if rows:
-                    base = MethodOutcomes("base")
-                    base.add(rows, -1)
+            if seed not in base.seeds:
+                base.add(read_generations(run.run_dir / "stages" / "eval_base" / "generations.jsonl"), seed)
         methods.append(outcomes)
-    return base, methods
+    return {model: base for model, base in bases.items() if base.values}, methods
 
 
 def budget(s: MethodSummary) -> dict[str, Stat]:
@@ -367,15 +392,15 @@ def comparison_markdown(
 ) -> tuple[str, list[dict]]:
     """Rates with 95% intervals (prompts resampled, seeds pooled), budgets, and paired comparisons: every
     method vs the base policy and every pair of methods (Holm-corrected over the table; * = significant)."""
-    base, methods = method_outcomes(summaries)
-    rows = ([base] if base is not None else []) + methods
+    bases, methods = method_outcomes(summaries)
+    rows = list(bases.values()) + methods
     lines = [
         "| method | seeds | refusal ↑ | over-refusal ↓ | helpful (benign) ↑ | incoherent (harmful) ↓ |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for m in rows:
         rates = units_summary(m)
-        seeds = "—" if m is base else str(len(m.seeds))
+        seeds = str(len(m.seeds))
         cells = [fmt_interval(rates[k]) for k in ("refusal", "over_refusal", "helpful", "incoherent")]
         lines.append(f"| {m.label} | {seeds} | " + " | ".join(cells) + " |")
     budget_lines = [
@@ -387,7 +412,7 @@ def comparison_markdown(
         b = budget(s)
         budget_lines.append(f"| {s.label} | " + " | ".join(_budget_cell(b[k]) for k in BUDGET_KEYS) + " |")
     comparisons: list[dict] = []
-    pairs = [(m, base) for m in methods if base is not None]
+    pairs = [(m, bases[s.model]) for s, m in zip(summaries, methods, strict=True) if s.model in bases]
     pairs += [(a, b) for i, a in enumerate(methods) for b in methods[i + 1 :]]
     for a, b in pairs:
         for metric in ("refusal", "over_refusal", "helpful"):
@@ -397,8 +422,9 @@ def comparison_markdown(
     holm(comparisons)
     pair_lines = [
         "",
-        "Paired differences (a − b on the same prompts and seeds; 95% cluster-bootstrap interval; exact McNemar "
-        "p, Holm-corrected over this table; * = significant at 0.05):",
+        "Paired differences (a − b on the same prompts and seeds; 95% interval of a bootstrap over prompts; "
+        "exact p-value — McNemar, or with several seeds the sign-flip test of per-prompt sums, which does not "
+        "count a prompt's seeds as independent — Holm-corrected over this table; * = significant at 0.05):",
         "",
         "| a | b | Δ refusal | Δ over-refusal | Δ helpful |",
         "|---|---|---:|---:|---:|",
@@ -496,6 +522,8 @@ def main(argv: list[str] | None = None) -> None:
     if not runs:
         raise SystemExit(f"error: no run directory (with results.json) found under: {', '.join(args.paths)}")
     summaries = aggregate(runs)
+    for warning in duplicate_seeds(summaries):
+        print(f"warning: {warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     print(write_table(summaries, args.out))
     evidence, comparisons = comparison_markdown(summaries)

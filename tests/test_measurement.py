@@ -3,6 +3,7 @@ checked against hand computations."""
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -22,9 +23,17 @@ from dr_irl.data.schema import Record
 from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm
 from dr_irl.evaluation.eval_sets import near_duplicate_filter
 from dr_irl.evaluation.metrics import helpfulness_metrics, is_degenerate, refusal_metrics
+from dr_irl.evaluation.rejudge import rejudge_file
 from dr_irl.evaluation.report import hacking_warnings
 from dr_irl.evaluation.reward_check import adversarial_accuracy
-from dr_irl.evaluation.statistics import agreement, mcnemar_test, paired_bootstrap, wilson_interval
+from dr_irl.evaluation.statistics import (
+    agreement,
+    cluster_sign_flip_test,
+    compare_paired,
+    mcnemar_test,
+    paired_bootstrap,
+    wilson_interval,
+)
 from dr_irl.scaling.checks import inert_factor_warnings
 from dr_irl.scaling.hardness import alpha_data
 from dr_irl.scaling.responsiveness import alpha_model
@@ -224,9 +233,61 @@ def test_paired_comparison_pairs_base_with_every_seed():
         )
     c = compare(method, base, "refusal")
     assert c["n"] == 4 and c["diff"] == 1.0 and (c["a_only"], c["b_only"]) == (4, 0)
-    assert c["p_value"] == pytest.approx(2 * 0.5**4)
+    # two prompts, each seen under two seeds: per-prompt sums d = (2, 2), T = 4; of the 4 sign flips, 2 reach
+    # |T*| >= 4 (McNemar on the 4 units as if independent would say 2 · 0.5^4 = 0.125)
+    assert c["test"] == "cluster_sign_flip" and c["p_value"] == pytest.approx(0.5)
     holm([c, {**c, "p_value": 0.5}])
     assert c["p_holm"] == pytest.approx(min(1.0, 2 * c["p_value"]))
+
+
+def test_cluster_sign_flip_is_exact_mcnemar_for_one_pair_per_prompt():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 40))
+        a, b = rng.random(n) < 0.6, rng.random(n) < 0.4
+        p = cluster_sign_flip_test(a, b, list(range(n)))
+        assert p == pytest.approx(mcnemar_test(a, b)["p_value"], abs=1e-12)
+    single = compare_paired([True, True, False], [False, True, False], clusters=["p", "q", "r"])
+    assert single["test"] == "mcnemar_exact" and single["p_value"] == 1.0
+
+
+def test_cluster_sign_flip_by_hand():
+    # per-prompt sums d = (2, 1, −1), T = 2; sign flips give T* in {±4, ±2, ±2, 0, 0}: P(|T*| >= 2) = 6/8
+    a = [True, True, True, False, False]
+    b = [False, False, False, False, True]
+    clusters = ["p", "p", "q", "q", "r"]
+    assert cluster_sign_flip_test(a, b, clusters) == pytest.approx(0.75)
+    assert cluster_sign_flip_test([True, False], [False, True], ["p", "p"]) == 1.0  # d = 0 in every cluster
+    with pytest.raises(ValueError, match="clusters"):
+        cluster_sign_flip_test([True], [False], [])
+
+
+def test_kappa_interval_stays_within_minus_one_and_one():
+    # 40 agreed refusals, 9 agreed non-refusals, 1 refusal missed: κ ≈ 0.935, whose asymptotic upper bound
+    # would be 1.06
+    human = [True] * 41 + [False] * 9
+    predicted = [True] * 40 + [False] + [False] * 9
+    kappa = agreement(predicted, human)["kappa"]
+    assert kappa["value"] == pytest.approx(0.935065, abs=1e-6)
+    assert kappa["high"] == 1.0 and -1.0 <= kappa["low"] < kappa["value"]
+
+
+def test_rejudge_counts_a_zero_relevance_as_off_topic(tmp_path):
+    path = tmp_path / "generations.jsonl"
+    rows = [
+        {
+            "id": "b0",
+            "label": "benign",
+            "prompt": "q",
+            "response": "A fine, long and on-topic answer here.",
+            "relevance": 0.0,
+        },
+        {"id": "b1", "label": "benign", "prompt": "q", "response": "A fine, long and on-topic answer here."},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert rejudge_file(path, lambda p, r, labels: [False] * len(r), "rule", relevance_threshold=0.2) == 2
+    helpful = [json.loads(line)["helpful"] for line in path.read_text().splitlines()]
+    assert helpful == [False, True]
 
 
 def test_sharpened_factors_match_the_hand_computation():

@@ -214,14 +214,43 @@ def test_comparison_table_pairs_methods_on_the_same_prompts(tmp_path):
         _generations(grpo_s, [True] * 9 + [False], [False] * 9 + [True])
     summaries = report.aggregate(report.find_runs([root]))
     markdown, comparisons = report.comparison_markdown(summaries)
-    assert "| base | — | 0.000" in markdown
+    assert "| base | 2 | 0.000" in markdown
     assert "| grpo+none | 2 | 0.200" in markdown and "| grpo+clip_gap | 2 | 0.900" in markdown
     pair = next(
         c
         for c in comparisons
         if c["a"] == "grpo+clip_gap" and c["b"] == "grpo+none" and c["metric"] == "refusal"
     )
-    # 20 (prompt, seed) units: 14 where only GRPO-S refuses, 0 the other way: exact McNemar p = 2 · 0.5^14
+    # 20 (prompt, seed) units: 14 where only GRPO-S refuses, 0 the other way, on 7 prompts (both seeds
+    # agree): the prompt-clustered exact test gives 2 · 0.5^7, not McNemar's 2 · 0.5^14 for 14 independent pairs
     assert (pair["a_only"], pair["b_only"], pair["n"]) == (14, 0, 20)
-    assert pair["diff"] == pytest.approx(0.7) and pair["p_value"] == pytest.approx(2 * 0.5**14)
-    assert "p_holm" in pair and pair["significant"]
+    assert pair["diff"] == pytest.approx(0.7) and pair["p_value"] == pytest.approx(2 * 0.5**7)
+    assert pair["test"] == "cluster_sign_flip"
+    # Holm over the 9 comparisons: GRPO-S vs base (9 prompts, p = 2 · 0.5^9) ranks first, this one second
+    assert pair["p_holm"] == pytest.approx(8 * 2 * 0.5**7) and not pair["significant"]
+    vs_base = next(
+        c for c in comparisons if c["a"] == "grpo+clip_gap" and c["b"] == "base" and c["metric"] == "refusal"
+    )
+    assert vs_base["p_holm"] == pytest.approx(9 * 2 * 0.5**9) and vs_base["significant"]
+
+
+def test_base_is_paired_with_the_eval_base_of_the_same_seed(tmp_path):
+    """Seeds can evaluate different prompts (a seeded held-out split) and start from different base policies:
+    each seed's units pair with that seed's own eval_base, and every seed's base is in the base row."""
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        run = make_run(root, f"grpo{seed}", "none", seed, {"refusal_rate": 1.0})
+        _generations(run, [True] * 4, [])
+        _generations(run, [seed == 1] * 4, [], stage="eval_base")  # seed 1's base already refuses
+    markdown, comparisons = report.comparison_markdown(report.aggregate(report.find_runs([root])))
+    assert "| base | 2 | 0.500" in markdown
+    vs_base = next(c for c in comparisons if c["b"] == "base" and c["metric"] == "refusal")
+    assert vs_base["n"] == 8 and vs_base["diff"] == pytest.approx(0.5)
+    assert (vs_base["a_only"], vs_base["b_only"]) == (4, 0)
+
+
+def test_duplicate_seeds_of_a_method_are_reported(tmp_path):
+    make_run(tmp_path / "outputs", "r0", "none", 0, {"refusal_rate": 0.5})
+    make_run(tmp_path / "multirun", "r0", "none", 0, {"refusal_rate": 0.7})
+    warnings = report.duplicate_seeds(report.aggregate(report.find_runs([tmp_path])))
+    assert len(warnings) == 1 and "2 runs of seed 0" in warnings[0]

@@ -4,9 +4,11 @@ A run's per-prompt verdicts are in ``stages/eval_policy/generations.jsonl`` (aft
 ``stages/eval_base/generations.jsonl`` (the initial policy, shared by every method: the ``base`` row).
 For each method the outcome of prompt p under seed s is one unit; a method's rate is the mean over its
 units with a bootstrap interval that resamples *prompts* (each prompt's seeds stay together). Two methods
-are compared on the units they share (same prompt, same seed; the base's units are repeated for every
-seed): the difference with its cluster-bootstrap interval, the exact McNemar p-value, and Holm's
-correction over all the comparisons of a table (``significant`` uses the corrected p-value).
+are compared on the units they share (same prompt, same seed; a seed-less base, seed −1, is repeated for
+every seed): the difference with its cluster-bootstrap interval, an exact p-value — McNemar when each
+prompt is one unit, the prompt-clustered sign-flip test when a prompt appears under several seeds
+(:func:`~dr_irl.evaluation.statistics.compare_paired`) — and Holm's correction over all the comparisons
+of a table (``significant`` uses the corrected p-value).
 """
 
 from __future__ import annotations
@@ -76,7 +78,12 @@ def compare(a: MethodOutcomes, b: MethodOutcomes, metric: str, seed: int = 0) ->
         return None
     xs = [av[k] for k in keys]
     ys = [bv[(k[0], -1) if base_like else k] for k in keys]
-    return {"metric": metric, "a": a.label, "b": b.label, **compare_paired(xs, ys, [k[0] for k in keys], seed)}
+    return {
+        "metric": metric,
+        "a": a.label,
+        "b": b.label,
+        **compare_paired(xs, ys, [k[0] for k in keys], seed),
+    }
 
 
 def holm(comparisons: list[dict], alpha: float = 0.05) -> list[dict]:

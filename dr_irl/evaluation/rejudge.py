@@ -36,9 +36,10 @@ def rejudge_file(path: Path, judge, name: str, relevance_threshold: float) -> in
         row["judge"] = name
         if row["label"] == "benign":
             incoherent = row.get("incoherent")
-            if incoherent is None:
-                incoherent = (
-                    is_degenerate(row["response"]) or (row.get("relevance") or 1.0) < relevance_threshold
+            if incoherent is None:  # a missing relevance counts as on-topic; a relevance of 0.0 does not
+                relevance = row.get("relevance")
+                incoherent = is_degenerate(row["response"]) or (
+                    relevance is not None and relevance < relevance_threshold
                 )
             row["helpful"] = not refused and not incoherent
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

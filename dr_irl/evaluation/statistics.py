@@ -2,9 +2,13 @@
 
 - :func:`wilson_interval`: 95% Wilson score interval of a proportion.
 - :func:`mcnemar_test`: exact McNemar test of two paired binary outcomes on the same prompts.
+- :func:`cluster_sign_flip_test`: its generalisation to clustered pairs (the same prompt under several seeds):
+  the exact randomisation test of the per-cluster sums of differences; equal to exact McNemar when every
+  cluster holds one pair.
 - :func:`paired_bootstrap`: the difference of two paired rates with a percentile bootstrap interval; units
   can be clustered (e.g. the same prompt under several seeds resampled together).
-- :func:`compare_paired`: both at once, the summary a report row needs.
+- :func:`compare_paired`: the difference, its interval and the matching exact test, the summary a report row
+  needs.
 - :func:`agreement`: accuracy, precision, recall, F1 and Cohen's κ of a judge against human labels, each
   with a 95% interval (Wilson for the proportions, statsmodels' asymptotic interval for κ, bootstrap for F1).
 """
@@ -99,7 +103,40 @@ def paired_bootstrap(
     boot = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
     low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
     p = min(1.0, 2 * min(float(np.mean(boot <= 0)), float(np.mean(boot >= 0))))
-    return {"diff": float(diff.mean()), "low": float(low), "high": float(high), "p_value": p, "n": int(diff.size)}
+    return {
+        "diff": float(diff.mean()),
+        "low": float(low),
+        "high": float(high),
+        "p_value": p,
+        "n": int(diff.size),
+    }
+
+
+def cluster_sign_flip_test(a: Sequence[bool], b: Sequence[bool], clusters: Sequence[Hashable]) -> float:
+    """Exact two-sided p-value of paired binary outcomes whose pairs come in clusters (e.g. one prompt under
+    several seeds, whose outcomes are not independent).
+
+    The statistic is T = Σ_k d_k with d_k = Σ_{i in cluster k} (a_i − b_i); under the null hypothesis that
+    the two methods are exchangeable within each cluster every d_k is as likely as −d_k, and the p-value is
+    P(|T*| ≥ |T|) over the 2^K sign flips, computed exactly (a convolution over the integer d_k). With one
+    pair per cluster it is the exact McNemar test (binomial on the discordant pairs); 1.0 when every d_k = 0.
+    """
+    if not len(a) == len(b) == len(clusters):
+        raise ValueError(f"cluster_sign_flip_test: {len(a)} vs {len(b)} outcomes, {len(clusters)} clusters")
+    sums: dict[Hashable, int] = {}
+    for x, y, key in zip(a, b, clusters, strict=True):
+        sums[key] = sums.get(key, 0) + int(bool(x)) - int(bool(y))
+    d = np.array([abs(v) for v in sums.values() if v], dtype=int)
+    if d.size == 0:
+        return 1.0
+    total = int(d.sum())
+    dist = np.zeros(2 * total + 1)  # dist[total + t] = P(T* = t); the support never reaches the ends
+    dist[total] = 1.0
+    for x in d:
+        dist = 0.5 * (np.roll(dist, x) + np.roll(dist, -x))
+    observed = abs(sum(sums.values()))
+    t = np.arange(-total, total + 1)
+    return float(min(1.0, dist[np.abs(t) >= observed].sum()))
 
 
 def compare_paired(
@@ -109,12 +146,25 @@ def compare_paired(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> dict:
-    """Paired comparison of two binary outcomes: the rate difference with its bootstrap interval and the
-    exact McNemar p-value; ``significant`` when the McNemar p-value is below ``alpha``."""
+    """Paired comparison of two binary outcomes: the rate difference with its bootstrap interval and an exact
+    p-value, ``significant`` when it is below ``alpha``.
+
+    Without ``clusters`` (or with one pair per cluster) the test is exact McNemar; when a cluster holds several
+    pairs (a prompt under several seeds) it is :func:`cluster_sign_flip_test`, since McNemar would count the
+    correlated repeats of a prompt as independent evidence. ``test`` names the one used.
+    """
     boot = paired_bootstrap([float(x) for x in a], [float(x) for x in b], clusters, seed=seed, alpha=alpha)
     test = mcnemar_test(a, b)
-    return {**boot, "p_value": test["p_value"], "bootstrap_p": boot["p_value"], **_discordant(test),
-            "significant": test["p_value"] < alpha}
+    clustered = clusters is not None and len(set(clusters)) < len(clusters)
+    p = cluster_sign_flip_test(a, b, clusters) if clustered else test["p_value"]
+    return {
+        **boot,
+        "p_value": p,
+        "test": "cluster_sign_flip" if clustered else "mcnemar_exact",
+        "bootstrap_p": boot["p_value"],
+        **_discordant(test),
+        "significant": p < alpha,
+    }
 
 
 def _discordant(test: dict) -> dict:
@@ -125,7 +175,7 @@ def agreement(predicted: Sequence[bool], human: Sequence[bool], seed: int = 0) -
     """Agreement of binary predictions with human labels (True = refusal), with 95% intervals.
 
     n, accuracy, precision, recall (Wilson intervals), F1 (percentile bootstrap), Cohen's κ (statsmodels'
-    ``cohens_kappa``, asymptotic interval).
+    ``cohens_kappa``, asymptotic interval clipped to [−1, 1]).
     """
     if len(predicted) != len(human):
         raise ValueError(f"agreement: {len(predicted)} predictions vs {len(human)} labels")
@@ -148,7 +198,11 @@ def agreement(predicted: Sequence[bool], human: Sequence[bool], seed: int = 0) -
     table = np.array([[tp, fn], [fp, tn]], dtype=float)
     if p.size and (table.sum(axis=0) > 0).all() and (table.sum(axis=1) > 0).all():
         kappa = cohens_kappa(table)
-        out["kappa"] = {"value": float(kappa.kappa), "low": float(kappa.kappa_low), "high": float(kappa.kappa_upp)}
+        out["kappa"] = {  # the asymptotic interval can pass ±1, where κ cannot go
+            "value": float(kappa.kappa),
+            "low": max(-1.0, float(kappa.kappa_low)),
+            "high": min(1.0, float(kappa.kappa_upp)),
+        }
     else:
         out["kappa"] = {"value": None, "low": None, "high": None}
     return out
