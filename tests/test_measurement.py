@@ -20,7 +20,7 @@ from dr_irl.data.hard_negatives import (
     hard_negative_pairs,
 )
 from dr_irl.data.schema import Record
-from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm
+from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm, rate_with_interval
 from dr_irl.evaluation.eval_sets import near_duplicate_filter
 from dr_irl.evaluation.metrics import helpfulness_metrics, is_degenerate, refusal_metrics
 from dr_irl.evaluation.rejudge import rejudge_file
@@ -347,3 +347,15 @@ def test_default_config_gives_alpha_room(compose_cfg):
     )
     sharp = compose_cfg(["scaler=clip_gap_sharp"])
     assert sharp.scaler.temperature_data == 0.1 and sharp.scaler.temperature_model == 0.25
+
+
+def test_rate_of_all_equal_outcomes_keeps_a_wilson_interval_over_prompts():
+    # 20 prompts × 2 seeds, none refused: the prompt bootstrap would say [0, 0]; Wilson 0 of 20 prompts
+    units = {(f"p{i}", s): False for i in range(20) for s in (0, 1)}
+    r = rate_with_interval(units)
+    assert r["value"] == 0.0 and r["low"] == pytest.approx(0.0, abs=1e-12) and r["n"] == 40
+    assert r["high"] == pytest.approx(hand_wilson(0, 20)[1])
+    ones = rate_with_interval({("p0", 0): True, ("p1", 0): True})
+    assert ones["value"] == 1.0 and ones["low"] == pytest.approx(hand_wilson(2, 2)[0])
+    mixed = rate_with_interval({("p0", 0): True, ("p1", 0): False})
+    assert mixed["value"] == 0.5 and mixed["low"] < 0.5 < mixed["high"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dr_irl.evaluation.statistics import compare_paired, paired_bootstrap
+from dr_irl.evaluation.statistics import compare_paired, paired_bootstrap, wilson_interval
 
 OUTCOMES = {  # metric → (label of the prompts it is measured on, field of generations.jsonl)
     "refusal": ("harmful", "refused"),
@@ -57,11 +57,19 @@ def read_generations(path: Path) -> list[dict]:
 
 
 def rate_with_interval(units: dict[tuple[str, int], bool], seed: int = 0) -> dict:
-    """Mean outcome with a 95% bootstrap interval that resamples prompts (clusters of their seeds)."""
+    """Mean outcome with a 95% bootstrap interval that resamples prompts (clusters of their seeds).
+
+    When every unit has the same outcome the bootstrap collapses to a zero-width interval; the Wilson
+    interval of the prompts (each prompt one observation) is given instead, e.g. [0, 0.16] for 0 of 20.
+    """
     if not units:
         return {"value": None, "low": None, "high": None, "n": 0}
     keys = sorted(units)
     values = [float(units[k]) for k in keys]
+    if len(set(values)) == 1:
+        prompts = len({k[0] for k in keys})
+        r = wilson_interval(prompts if values[0] else 0, prompts)
+        return {"value": values[0], "low": r.low, "high": r.high, "n": len(values)}
     boot = paired_bootstrap(values, [0.0] * len(values), clusters=[k[0] for k in keys], seed=seed)
     return {"value": boot["diff"], "low": boot["low"], "high": boot["high"], "n": len(values)}
 
