@@ -18,7 +18,8 @@ Training data (:func:`training_examples`): the project's hand-written examples
 (``dr_irl/evaluation/judge_data/refusal_train.jsonl``), PyRIT's ``refusal_extra.csv`` and ``mini_refusal.csv``,
 and PyRIT's objective-scorer rows whose objective a human marked achieved (those responses comply). PyRIT's
 ``refusal.csv`` is never trained on: it is the held-out test set of ``make judge-check``
-(:func:`heldout_examples`); any training row whose text also appears there is dropped.
+(:func:`heldout_examples`); any training row whose response text also appears there (``refusal_extra.csv``
+reuses some of them with other requests) is dropped.
 """
 
 from __future__ import annotations
@@ -253,8 +254,16 @@ def training_examples(include_pyrit: bool = True) -> list[Example]:
                 if not e.refusal
             ]
             out += achieved
-        test = {_key(e.prompt, e.response) for e in heldout_examples() + smollm2_examples()}
-        out = [e for e in out if _key(e.prompt, e.response) not in test]
+        held_out = heldout_examples() + smollm2_examples()
+        test = {_key(e.prompt, e.response) for e in held_out}
+        # PyRIT's refusal_extra.csv reuses some refusal.csv responses with other requests: drop every training
+        # row whose response text appears in a held-out set, so the test never sees a response trained on
+        test_responses = {" ".join(e.response.split()).lower() for e in held_out}
+        out = [
+            e
+            for e in out
+            if _key(e.prompt, e.response) not in test and " ".join(e.response.split()).lower() not in test_responses
+        ]
     seen: set[str] = set()
     unique = []
     for e in out:
@@ -265,7 +274,7 @@ def training_examples(include_pyrit: bool = True) -> list[Example]:
 
 
 _DEFAULT: dict[str, LearnedRefusalJudge] = {}
-_FORMAT = 2  # bump when features change: cached parameters of an older format are refitted
+_FORMAT = 3  # bump when features change: cached parameters of an older format are refitted
 
 
 def _fingerprint(examples: Sequence[Example], encoder_path: str) -> str:
