@@ -30,8 +30,9 @@ format:
 demo:  ## the default experiment: DR-IRL on SmolLM2-135M-Instruct, CPU
 	$(PYTHON) train.py
 
-bench:  ## per-step time of scaler=clip_gap vs scaler=none on the tiny model
-	$(PYTHON) bench/scaler_overhead.py
+bench:  ## generation tokens/s vs the machine's GEMM rate (SmolLM2), then GRPO vs GRPO-S step time, interleaved (tiny)
+	$(PYTHON) bench/generation.py
+	$(PYTHON) bench/grpo_overhead.py
 
 bench-gpu:  ## tokens/s and peak memory of a GRPO-S step, ZeRO-2, random weights in Qwen2.5-0.5B's shapes (GPU)
 	$(PYTHON) bench/grpo_step.py --model random-0.5b --hardware zero2

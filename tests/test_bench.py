@@ -1,4 +1,5 @@
-"""The GPU benchmark's arithmetic (the run itself needs a GPU: `make bench-gpu`)."""
+"""The benchmarks' arithmetic: the GPU step bench (the run itself needs a GPU: `make bench-gpu`), the
+generation bench and the interleaved GRPO / GRPO-S overhead bench (`make bench`)."""
 
 import sys
 
@@ -7,6 +8,8 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
+import generation as generation_bench  # noqa: E402
+import grpo_overhead  # noqa: E402
 from grpo_step import throughput  # noqa: E402
 
 
@@ -23,3 +26,112 @@ def test_throughput_from_the_trainer_log_skips_the_first_step():
     assert stats["peak_memory_gb"] == 6.5
     with pytest.raises(ValueError, match="at least 2"):
         throughput(rows[:1])
+
+
+# ------------------------------------------------------------------ bench/generation.py's arithmetic
+
+
+def test_generation_bench_flops_and_rates_by_hand():
+    assert generation_bench.flops_per_token(135_000_000) == 270_000_000
+    assert generation_bench.gemm_flops(16, 576, 1536) == 2 * 16 * 576 * 1536
+    row = generation_bench.Row(
+        batch_size=16,
+        mode="greedy",
+        tokens_per_second=80.0,
+        decode_tokens_per_second=100.0,
+        gemm=50e9,
+        gemm_from_memory=40e9,
+        parameters=135_000_000,
+    )
+    assert row.decode_flops_per_second == 100 * 270e6  # 27 GFLOP/s
+    cells = [c.strip() for c in generation_bench.format_row(row).strip("|").split("|")]
+    assert cells == ["16", "greedy", "80", "100", "27.0", "50.0", "54%", "40.0", "68%"]
+
+
+def test_generation_bench_modes_fit_the_batch():
+    assert generation_bench.mode_shape("greedy", 16) == (16, 1)
+    assert generation_bench.mode_shape("sampled", 1) == (1, 1)
+    assert generation_bench.mode_shape("sampled ×8", 64) == (8, 8)
+    assert generation_bench.mode_shape("sampled ×8", 4) is None
+
+
+def test_generation_bench_gemm_timing_is_a_positive_rate():
+    import torch
+
+    assert generation_bench.time_gemm(4, [torch.randn(32, 16)], min_seconds=0.01) > 0
+    assert generation_bench.time_gemm(4, [torch.randn(32, 16) for _ in range(20)], min_seconds=0.01) > 0
+
+
+# --------------------------------------------------------------- bench/grpo_overhead.py's arithmetic
+
+
+def runs(*steps):
+    """RunTimes of an A B A B … sequence from (median step, hook) pairs."""
+    arms = grpo_overhead.ARMS
+    return [
+        grpo_overhead.RunTimes(arms[i % 2], [s, s, s], [h] if h is not None else [])
+        for i, (s, h) in enumerate(steps)
+    ]
+
+
+def test_grpo_overhead_pair_ratios_medians_and_hook_share_by_hand():
+    sequence = runs((10.0, None), (10.5, 0.2), (12.0, None), (11.4, 0.3), (11.0, None), (11.55, 0.1))
+    assert grpo_overhead.pair_ratios(sequence) == pytest.approx([1.05, 0.95, 1.05])
+    s = grpo_overhead.summarize(sequence)
+    assert s["step_a"] == 11.0 and s["step_b"] == 11.4
+    assert s["ratio_median"] == pytest.approx(1.05)
+    assert (s["ratio_min"], s["ratio_max"]) == pytest.approx((0.95, 1.05))
+    assert s["hook_b"] == 0.2
+    assert s["hook_share"] == pytest.approx(0.2 / 11.4)
+    report = grpo_overhead.format_report(sequence)
+    assert "| 2 | 12.000 | 11.400 | 0.950 | 0.3000 | 2.6% |" in report
+    assert "1.050 (spread 0.950–1.050)" in report
+
+
+def test_grpo_overhead_rejects_unpaired_or_swapped_runs():
+    with pytest.raises(ValueError, match="pairs"):
+        grpo_overhead.pair_ratios(runs((1.0, None)))
+    swapped = runs((1.0, None), (1.0, None))[::-1]
+    with pytest.raises(ValueError, match="is not"):
+        grpo_overhead.pair_ratios(swapped)
+
+
+def test_grpo_overhead_median_step_skips_the_first_logged_step(tmp_path):
+    log = tmp_path / "train_log.jsonl"
+    log.write_text(
+        '{"step": 1, "step_time": 9.0}\n{"step": 2, "step_time": 2.0}\n{"step": 3, "step_time": 4.0}\n'
+        '{"train_runtime": 15.0}\n'
+    )
+    assert grpo_overhead.step_times(log) == [2.0, 4.0]
+    assert grpo_overhead.RunTimes("none", [2.0, 4.0, 3.5]).step == 3.5
+
+
+def test_hook_timer_measures_the_time_outside_the_extended_method():
+    import time
+
+    class Inner:
+        def work(self):
+            time.sleep(0.05)
+            return "inner"
+
+    class Outer(Inner):
+        def work(self):
+            result = super().work()
+            time.sleep(0.02)
+            return result
+
+    originals = Outer.__dict__["work"], Inner.__dict__["work"]
+    with grpo_overhead.hook_timer(Outer, Inner, "work") as hooks:
+        assert Outer().work() == "inner"
+        assert Outer().work() == "inner"
+    assert len(hooks) == 2
+    assert all(0.019 < h < 0.045 for h in hooks), hooks  # the outer's own 0.02 s, not the inner's 0.05 s
+    assert (Outer.__dict__["work"], Inner.__dict__["work"]) == originals  # restored
+
+
+def test_fixed_length_rollouts_set_min_new_tokens():
+    from types import SimpleNamespace
+
+    build = grpo_overhead.fixed_length(lambda out, opt, *a, **k: SimpleNamespace(generation_kwargs=None))
+    config = build("out", SimpleNamespace(max_completion_length=24), "hardware", 0, "none")
+    assert config.generation_kwargs == {"min_new_tokens": 24}

@@ -1,0 +1,237 @@
+"""Per-step time of GRPO-S (``scaler=clip_gap``) against plain GRPO (``scaler=none``) at equal work.
+
+Runs the pipeline once up to the policy stage (data, warm start, reference samples, reward models), then
+the policy stage alternately with each scaler — A B A B … over ``--pairs`` pairs, in one process and one
+run directory (only the policy stage reruns). Every rollout is exactly ``--completion`` tokens long
+(``min_new_tokens`` = ``max_completion_length`` in the trainer's generation kwargs), so both arms generate
+and train on the same number of tokens. Step times are TRL's ``step_time`` (generation, rewards, the hook
+and the update), first step of each run left out; the hook's time is measured by wrapping it: the time in
+GRPO-S's ``_generate_and_score_completions`` minus the time in TRL's, which it calls.
+
+    python bench/grpo_overhead.py [--model tiny] [--pairs 3] [--steps 6] [--completion 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ARMS = ("none", "clip_gap")  # A = GRPO, B = GRPO-S
+
+
+@dataclass
+class RunTimes:
+    """One policy-stage run: its per-step times and per-step hook times (first step excluded)."""
+
+    scaler: str
+    steps: list[float]
+    hooks: list[float] = field(default_factory=list)
+
+    @property
+    def step(self) -> float:
+        return statistics.median(self.steps)
+
+    @property
+    def hook(self) -> float:
+        return statistics.median(self.hooks) if self.hooks else 0.0
+
+
+def pair_ratios(runs: Sequence[RunTimes]) -> list[float]:
+    """B/A median step time of each consecutive (A, B) pair of an A B A B … sequence."""
+    if len(runs) % 2:
+        raise ValueError(f"runs must come in A, B pairs, got {len(runs)}")
+    ratios = []
+    for a, b in zip(runs[::2], runs[1::2], strict=True):
+        if (a.scaler, b.scaler) != ARMS:
+            raise ValueError(f"pair ({a.scaler}, {b.scaler}) is not {ARMS}")
+        ratios.append(b.step / a.step)
+    return ratios
+
+
+def summarize(runs: Sequence[RunTimes]) -> dict[str, float | list[float]]:
+    """Median step time per arm, the pair ratios with their median and spread, the hook's share of B's step."""
+    ratios = pair_ratios(runs)
+    a = statistics.median(r.step for r in runs if r.scaler == ARMS[0])
+    b = statistics.median(r.step for r in runs if r.scaler == ARMS[1])
+    hook = statistics.median(r.hook for r in runs if r.scaler == ARMS[1])
+    return {
+        "step_a": a,
+        "step_b": b,
+        "ratios": ratios,
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "hook_b": hook,
+        "hook_share": hook / b,
+    }
+
+
+def format_report(runs: Sequence[RunTimes]) -> str:
+    s = summarize(runs)
+    lines = [
+        "| pair | GRPO step (s) | GRPO-S step (s) | GRPO-S / GRPO | hook (s) | hook / GRPO-S step |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, (a, b, ratio) in enumerate(zip(runs[::2], runs[1::2], s["ratios"], strict=True), start=1):
+        lines.append(
+            f"| {i} | {a.step:.3f} | {b.step:.3f} | {ratio:.3f} | {b.hook:.4f} | {100 * b.hook / b.step:.1f}% |"
+        )
+    lines.append(
+        f"| median | {s['step_a']:.3f} | {s['step_b']:.3f} | {s['ratio_median']:.3f} "
+        f"(spread {s['ratio_min']:.3f}–{s['ratio_max']:.3f}) | {s['hook_b']:.4f} | "
+        f"{100 * s['hook_share']:.1f}% |"
+    )
+    return "\n".join(lines)
+
+
+@contextmanager
+def patched(owner, name: str, wrap: Callable) -> Iterator[None]:
+    """``owner.name`` replaced by ``wrap(owner.name)`` within the block."""
+    original = owner.__dict__[name]
+    setattr(owner, name, wrap(original))
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def fixed_length(grpo_config: Callable) -> Callable:
+    """``grpo_config`` whose trainer generates exactly ``max_completion_length`` tokens per rollout."""
+
+    def build(out_dir, opt, *args, **kwargs):
+        config = grpo_config(out_dir, opt, *args, **kwargs)
+        config.generation_kwargs = {
+            **(config.generation_kwargs or {}),
+            "min_new_tokens": opt.max_completion_length,
+        }
+        return config
+
+    return build
+
+
+def _timed(method: Callable, sink: list[float]) -> Callable:
+    def call(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            sink.append(time.perf_counter() - started)
+
+    return call
+
+
+@contextmanager
+def hook_timer(outer: type, inner: type, name: str) -> Iterator[list[float]]:
+    """Seconds ``outer.name`` spends outside ``inner.name`` (the method it extends through ``super()``),
+    one entry per call, filled in when the block ends."""
+    hooks: list[float] = []
+    outer_times: list[float] = []
+    inner_times: list[float] = []
+    with (
+        patched(inner, name, lambda m: _timed(m, inner_times)),
+        patched(outer, name, lambda m: _timed(m, outer_times)),
+    ):
+        yield hooks
+    hooks.extend(o - i for o, i in zip(outer_times, inner_times, strict=True))
+
+
+@contextmanager
+def fixed_length_and_timed_hook() -> Iterator[list[float]]:
+    """Within the block every GRPO rollout is ``max_completion_length`` tokens long; yields the GRPO-S
+    hook's seconds per call (GRPO-S's ``_generate_and_score_completions`` minus TRL's)."""
+    from trl import GRPOTrainer
+
+    import dr_irl.training.grpo_s as grpo_s
+
+    with (
+        patched(grpo_s, "grpo_config", fixed_length),
+        hook_timer(grpo_s.GRPOSTrainer, GRPOTrainer, "_generate_and_score_completions") as hooks,
+    ):
+        yield hooks
+
+
+def compose_cfg(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from dr_irl.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def step_times(log: Path) -> list[float]:
+    """TRL's per-step ``step_time`` from the policy stage's log, the first (warm-up) step left out."""
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [r["step_time"] for r in rows if "step_time" in r][1:]
+
+
+def run_arm(base: list[str], scaler: str, run_dir: Path) -> RunTimes:
+    from dr_irl.cli import run
+
+    with fixed_length_and_timed_hook() as hooks:
+        run(compose_cfg([*base, f"scaler={scaler}"]), run_dir)
+    steps = step_times(run_dir / "stages" / "policy" / "train_log.jsonl")
+    if not steps:
+        raise RuntimeError(f"scaler={scaler}: no step after the first in the log; raise --steps")
+    return RunTimes(scaler, steps, hooks[1:])
+
+
+def main(argv: list[str] | None = None) -> list[RunTimes]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=6, help="GRPO steps per run (the first is left out)")
+    parser.add_argument("--completion", type=int, default=24, help="tokens of every rollout")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("extra", nargs="*", help="more train.py overrides, for both arms")
+    args = parser.parse_args(argv)
+    if args.pairs < 1 or args.steps < 2:
+        parser.error("--pairs must be ≥ 1 and --steps ≥ 2 (the first step is left out)")
+
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    run_dir = Path(args.out) / f"grpo_overhead-{args.model}"
+    base = [
+        f"model={args.model}",
+        "logger=none",
+        "stop_after=policy",
+        "optimizer=grpo",
+        "optimizer.save_model=false",
+        "optimizer.logging_steps=1",
+        f"optimizer.max_steps={args.steps}",
+        f"optimizer.max_completion_length={args.completion}",
+        "eval.max_harmful=7",
+        "eval.max_benign=7",
+        *args.extra,
+    ]
+    # the stages before the policy, and one warm-up policy run (imports, allocator, thread pools)
+    run_arm([*base, "optimizer.max_steps=2"], ARMS[0], run_dir)
+    loads = [os.getloadavg()[0]]
+    runs = []
+    for pair in range(args.pairs):
+        for scaler in ARMS:
+            runs.append(run_arm(base, scaler, run_dir))
+            loads.append(os.getloadavg()[0])
+            print(f"pair {pair + 1} {scaler}: median step {runs[-1].step:.3f} s", flush=True)
+    print(
+        f"\nGRPO (A, scaler=none) vs GRPO-S (B, scaler=clip_gap), model={args.model}, {args.steps} steps per "
+        f"run (first left out), rollouts of exactly {args.completion} tokens, A B A B × {args.pairs}; "
+        f"1-min load average during the runs {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores\n"
+    )
+    print(format_report(runs))
+    return runs
+
+
+if __name__ == "__main__":
+    main()
