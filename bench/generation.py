@@ -15,7 +15,11 @@ GEMM rates and the ratios (medians). "tokens/s" is end to end: generated tokens 
 tokenisation and the prompts' prefill included; "decode tokens/s" leaves the prefill out (from each
 batch's first generated token to its last).
 
+On a machine busy with other work, wall time measures the neighbours as much as the model: ``--threads 1
+--clock cpu`` times the process's own CPU time instead (one thread, so CPU time is the work's own time).
+
     python bench/generation.py [--model smollm2-135m] [--batch-sizes 1 8 16 32 64] [--new-tokens 32]
+    python bench/generation.py --threads 1 --clock cpu      # on a shared machine
 """
 
 from __future__ import annotations
@@ -56,7 +60,10 @@ def mode_shape(mode: str, batch_size: int) -> tuple[int, int] | None:
     return batch_size, 1
 
 
-def time_gemm(rows: int, weights: list, min_seconds: float = 0.3) -> float:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_gemm(rows: int, weights: list, min_seconds: float = 0.3, clock=time.perf_counter) -> float:
     """FLOP/s of ``torch.matmul`` of a [rows, hidden] activation with each [intermediate, hidden] weight of
     ``weights`` in turn, transposed as ``nn.Linear`` reads it (one weight: it stays in the CPU cache)."""
     import torch
@@ -65,8 +72,8 @@ def time_gemm(rows: int, weights: list, min_seconds: float = 0.3) -> float:
     x = torch.randn(rows, hidden)
     for weight in weights[:3]:
         torch.matmul(x, weight.t())
-    calls, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < min_seconds:
+    calls, started = 0, clock()
+    while (elapsed := clock() - started) < min_seconds:
         for _ in range(max(1, 10 // len(weights))):
             for weight in weights:
                 torch.matmul(x, weight.t())
@@ -189,12 +196,24 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time, for a machine busy with other work "
+        "(needs --threads 1, where CPU time is the work's own time)",
+    )
     args = parser.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu needs --threads 1 (with more threads, CPU time adds up their waits)")
 
     import torch
 
+    from dr_irl.models import generation
+
     if args.threads:
         torch.set_num_threads(args.threads)
+    clock = generation.CLOCK = CLOCKS[args.clock]
     model, tokenizer = load_model(args.model)
     parameters = sum(p.numel() for p in model.parameters())
     hidden, intermediate = model.config.hidden_size, model.config.intermediate_size
@@ -210,7 +229,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 continue
             timings = []
             for _ in range(args.repeats):
-                gemm, gemm_cold = time_gemm(batch_size, hot), time_gemm(batch_size, cold)
+                gemm, gemm_cold = (
+                    time_gemm(batch_size, hot, clock=clock),
+                    time_gemm(batch_size, cold, clock=clock),
+                )
                 timings.append(
                     (
                         *run_mode(model, tokenizer, mode, batch_size, args.new_tokens, args.seed),
@@ -229,8 +251,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print(
         f"\nGeneration of {args.model} ({parameters / 1e6:.1f} M parameters, fp32), {args.new_tokens} new "
         f"tokens per sequence, medians of {args.repeats}; GEMM: torch.matmul [B, {hidden}] × "
-        f"[{hidden}, {intermediate}]\n{machine()}, torch {torch.__version__}, {torch.get_num_threads()} "
-        f"threads; load average (1/5/15 min) before {load_before}, after {load_average()}\n"
+        f"[{hidden}, {intermediate}]; {args.clock} clock\n{machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; load average (1/5/15 min) before {load_before}, after "
+        f"{load_average()}\n"
     )
     print(format_table(rows))
     return rows

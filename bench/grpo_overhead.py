@@ -4,17 +4,21 @@ Runs the pipeline once up to the policy stage (data, warm start, reference sampl
 the policy stage alternately with each scaler — A B A B … over ``--pairs`` pairs, in one process and one
 run directory (only the policy stage reruns). Every rollout is exactly ``--completion`` tokens long
 (``min_new_tokens`` = ``max_completion_length`` in the trainer's generation kwargs), so both arms generate
-and train on the same number of tokens. Step times are TRL's ``step_time`` (generation, rewards, the hook
-and the update), first step of each run left out; the hook's time is measured by wrapping it: the time in
-GRPO-S's ``_generate_and_score_completions`` minus the time in TRL's, which it calls.
+and train on the same number of tokens. A step's time is that of TRL's ``training_step`` (generation,
+rewards, the hook and the update), measured by wrapping it, the first step of each run left out; the
+hook's time is measured by wrapping it too: the time in GRPO-S's ``_generate_and_score_completions``
+minus the time in TRL's, which it calls.
+
+On a machine busy with other work, ``--threads 1 --clock cpu`` times the process's own CPU time instead of
+wall time (one thread, so CPU time is the work's own time).
 
     python bench/grpo_overhead.py [--model tiny] [--pairs 3] [--steps 6] [--completion 24]
+    python bench/grpo_overhead.py --threads 1 --clock cpu      # on a shared machine
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 ARMS = ("none", "clip_gap")  # A = GRPO, B = GRPO-S
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 @dataclass
@@ -120,45 +125,60 @@ def fixed_length(grpo_config: Callable) -> Callable:
     return build
 
 
-def _timed(method: Callable, sink: list[float]) -> Callable:
+def _timed(method: Callable, sink: list[float], clock: Callable[[], float]) -> Callable:
     def call(self, *args, **kwargs):
-        started = time.perf_counter()
+        started = clock()
         try:
             return method(self, *args, **kwargs)
         finally:
-            sink.append(time.perf_counter() - started)
+            sink.append(clock() - started)
 
     return call
 
 
 @contextmanager
-def hook_timer(outer: type, inner: type, name: str) -> Iterator[list[float]]:
+def method_timer(
+    owner: type, name: str, clock: Callable[[], float] = time.perf_counter
+) -> Iterator[list[float]]:
+    """Seconds of each call of ``owner.name`` within the block."""
+    seconds: list[float] = []
+    with patched(owner, name, lambda m: _timed(m, seconds, clock)):
+        yield seconds
+
+
+@contextmanager
+def hook_timer(
+    outer: type, inner: type, name: str, clock: Callable[[], float] = time.perf_counter
+) -> Iterator[list[float]]:
     """Seconds ``outer.name`` spends outside ``inner.name`` (the method it extends through ``super()``),
     one entry per call, filled in when the block ends."""
     hooks: list[float] = []
-    outer_times: list[float] = []
-    inner_times: list[float] = []
-    with (
-        patched(inner, name, lambda m: _timed(m, inner_times)),
-        patched(outer, name, lambda m: _timed(m, outer_times)),
-    ):
+    with method_timer(inner, name, clock) as inner_times, method_timer(outer, name, clock) as outer_times:
         yield hooks
     hooks.extend(o - i for o, i in zip(outer_times, inner_times, strict=True))
 
 
 @contextmanager
-def fixed_length_and_timed_hook() -> Iterator[list[float]]:
-    """Within the block every GRPO rollout is ``max_completion_length`` tokens long; yields the GRPO-S
-    hook's seconds per call (GRPO-S's ``_generate_and_score_completions`` minus TRL's)."""
+def timed_fixed_length_steps(clock: Callable[[], float]) -> Iterator[tuple[list[float], list[float]]]:
+    """Within the block every GRPO rollout is ``max_completion_length`` tokens long; yields (seconds of
+    each training step, seconds of each call of the GRPO-S hook: GRPO-S's ``_generate_and_score_completions``
+    minus TRL's), filled in as the steps run."""
     from trl import GRPOTrainer
 
     import dr_irl.training.grpo_s as grpo_s
 
     with (
         patched(grpo_s, "grpo_config", fixed_length),
-        hook_timer(grpo_s.GRPOSTrainer, GRPOTrainer, "_generate_and_score_completions") as hooks,
+        method_timer(GRPOTrainer, "training_step", clock) as steps,
+        hook_timer(grpo_s.GRPOSTrainer, GRPOTrainer, "_generate_and_score_completions", clock) as hooks,
     ):
-        yield hooks
+        yield steps, hooks
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def compose_cfg(overrides: list[str]):
@@ -171,21 +191,15 @@ def compose_cfg(overrides: list[str]):
         return compose(config_name="config", overrides=overrides)
 
 
-def step_times(log: Path) -> list[float]:
-    """TRL's per-step ``step_time`` from the policy stage's log, the first (warm-up) step left out."""
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [r["step_time"] for r in rows if "step_time" in r][1:]
-
-
-def run_arm(base: list[str], scaler: str, run_dir: Path) -> RunTimes:
+def run_arm(base: list[str], scaler: str, run_dir: Path, clock: Callable[[], float]) -> RunTimes:
+    """One policy-stage run with ``scaler``; its step and hook times, the first (warm-up) step left out."""
     from dr_irl.cli import run
 
-    with fixed_length_and_timed_hook() as hooks:
+    with timed_fixed_length_steps(clock) as (steps, hooks):
         run(compose_cfg([*base, f"scaler={scaler}"]), run_dir)
-    steps = step_times(run_dir / "stages" / "policy" / "train_log.jsonl")
-    if not steps:
-        raise RuntimeError(f"scaler={scaler}: no step after the first in the log; raise --steps")
-    return RunTimes(scaler, steps, hooks[1:])
+    if len(steps) < 2:
+        raise RuntimeError(f"scaler={scaler}: {len(steps)} training step(s) ran; need ≥ 2 (raise --steps)")
+    return RunTimes(scaler, steps[1:], hooks[1:])
 
 
 def main(argv: list[str] | None = None) -> list[RunTimes]:
@@ -195,10 +209,25 @@ def main(argv: list[str] | None = None) -> list[RunTimes]:
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps per run (the first is left out)")
     parser.add_argument("--completion", type=int, default=24, help="tokens of every rollout")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time, for a machine busy with other work "
+        "(needs --threads 1, where CPU time is the work's own time)",
+    )
     parser.add_argument("extra", nargs="*", help="more train.py overrides, for both arms")
     args = parser.parse_args(argv)
     if args.pairs < 1 or args.steps < 2:
         parser.error("--pairs must be ≥ 1 and --steps ≥ 2 (the first step is left out)")
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu needs --threads 1 (with more threads, CPU time adds up their waits)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    clock = CLOCKS[args.clock]
 
     os.environ.setdefault("WANDB_MODE", "disabled")
     run_dir = Path(args.out) / f"grpo_overhead-{args.model}"
@@ -211,23 +240,30 @@ def main(argv: list[str] | None = None) -> list[RunTimes]:
         "optimizer.logging_steps=1",
         f"optimizer.max_steps={args.steps}",
         f"optimizer.max_completion_length={args.completion}",
+        # the stages before the policy only need to exist: their cost and quality do not change a step's work
+        "warm_start.epochs=1",
+        "reward_model.epochs=1",
+        "reward_model.sample_max_new_tokens=16",
+        "eval.suite=heldout",
+        "eval.judge=rule",
         "eval.max_harmful=7",
         "eval.max_benign=7",
         *args.extra,
     ]
     # the stages before the policy, and one warm-up policy run (imports, allocator, thread pools)
-    run_arm([*base, "optimizer.max_steps=2"], ARMS[0], run_dir)
+    run_arm([*base, "optimizer.max_steps=2"], ARMS[0], run_dir, clock)
     loads = [os.getloadavg()[0]]
     runs = []
     for pair in range(args.pairs):
         for scaler in ARMS:
-            runs.append(run_arm(base, scaler, run_dir))
+            runs.append(run_arm(base, scaler, run_dir, clock))
             loads.append(os.getloadavg()[0])
             print(f"pair {pair + 1} {scaler}: median step {runs[-1].step:.3f} s", flush=True)
     print(
         f"\nGRPO (A, scaler=none) vs GRPO-S (B, scaler=clip_gap), model={args.model}, {args.steps} steps per "
         f"run (first left out), rollouts of exactly {args.completion} tokens, A B A B × {args.pairs}; "
-        f"1-min load average during the runs {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores\n"
+        f"{args.clock} clock, {torch_threads()} torch threads; 1-min load average during the runs "
+        f"{min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores\n"
     )
     print(format_report(runs))
     return runs

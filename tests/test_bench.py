@@ -96,13 +96,19 @@ def test_grpo_overhead_rejects_unpaired_or_swapped_runs():
         grpo_overhead.pair_ratios(swapped)
 
 
-def test_grpo_overhead_median_step_skips_the_first_logged_step(tmp_path):
-    log = tmp_path / "train_log.jsonl"
-    log.write_text(
-        '{"step": 1, "step_time": 9.0}\n{"step": 2, "step_time": 2.0}\n{"step": 3, "step_time": 4.0}\n'
-        '{"train_runtime": 15.0}\n'
-    )
-    assert grpo_overhead.step_times(log) == [2.0, 4.0]
+def test_method_timer_times_each_call_with_the_given_clock():
+    ticks = iter([10.0, 12.5, 20.0, 20.25])
+
+    class Trainer:
+        def training_step(self, x):
+            return x * 2
+
+    original = Trainer.__dict__["training_step"]
+    with grpo_overhead.method_timer(Trainer, "training_step", clock=lambda: next(ticks)) as seconds:
+        assert Trainer().training_step(3) == 6
+        assert Trainer().training_step(4) == 8
+    assert seconds == [2.5, 0.25]
+    assert Trainer.__dict__["training_step"] is original
     assert grpo_overhead.RunTimes("none", [2.0, 4.0, 3.5]).step == 3.5
 
 

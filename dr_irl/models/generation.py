@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -33,6 +33,10 @@ from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
 MIN_SHARED_PREFIX = 4
 """Shortest common prompt prefix worth a prefill of its own (tokens)."""
+
+CLOCK: Callable[[], float] = time.perf_counter
+"""What :class:`GenerationStats` seconds are read from: wall time. A benchmark on a shared machine may set
+``time.process_time`` (with one torch thread: the CPU time the work itself took)."""
 
 
 @dataclass
@@ -188,7 +192,7 @@ class _StepClock(LogitsProcessor):
         self.times: list[float] = []
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.times.append(time.perf_counter())
+        self.times.append(CLOCK())
         return scores
 
 
@@ -268,7 +272,7 @@ def generate_responses(
     Greedy decoding with ``num_return_sequences > 1`` decodes each prompt once and repeats the answer."""
     if num_return_sequences < 1:
         raise ValueError(f"num_return_sequences must be at least 1, got {num_return_sequences}")
-    started = time.perf_counter()
+    started = CLOCK()
     model.eval()
     device = next(model.parameters()).device
     eos_ids = _eos_ids(model, tokenizer)
@@ -331,6 +335,6 @@ def generate_responses(
             texts[i] = [t.strip() for t in decoded[row * n : (row + 1) * n]]
     if n < num_return_sequences:
         texts = [t * num_return_sequences for t in texts]
-    stats.seconds = time.perf_counter() - started
+    stats.seconds = CLOCK() - started
     _record(stats)
     return texts
