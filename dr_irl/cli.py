@@ -26,22 +26,29 @@ def quiet_libraries() -> None:
 
 
 def invalid_combination(cfg: DictConfig) -> str | None:
-    """Why this optimizer/scaler combination is not a distinct experiment (sweeps skip it), or None."""
-    opt, scaler = cfg.optimizer, cfg.scaler.name
-    if not opt.uses_scaler and scaler != "none":
+    """Why this optimizer/scaler combination is not a distinct experiment (sweeps skip it), or None: the
+    method declares whether it uses or requires a scaler (:mod:`dr_irl.training.methods`)."""
+    from dr_irl.training.methods import METHODS
+
+    name, scaler = cfg.optimizer.name, cfg.scaler.name
+    if name not in METHODS:
+        return None  # validate() names the unknown method
+    method = METHODS.get(name)
+    if not method.uses_scaler and scaler != "none":
+        return f"optimizer={name} does not use a scaler: run it with scaler=none (skipping scaler={scaler})"
+    if method.requires_scaler and scaler == "none":
         return (
-            f"optimizer={opt.name} does not use a scaler: run it with scaler=none (skipping scaler={scaler})"
+            f"optimizer={name} needs a scaler (scaler=clip_gap, ...): with scaler=none it is its base method"
         )
-    if opt.requires_scaler and scaler == "none":
-        return f"optimizer={opt.name} needs a scaler (scaler=clip_gap, ...): with scaler=none it is its base method"
     return None
 
 
 def warn_inert_scaling(cfg: DictConfig) -> list[str]:
     """Print (and return) a warning for each scaler setting that makes α^D, α^M or α identically 1."""
     from dr_irl.scaling.checks import inert_factor_warnings
+    from dr_irl.training.methods import METHODS
 
-    if not cfg.optimizer.uses_scaler:
+    if cfg.optimizer.name not in METHODS or not METHODS.get(cfg.optimizer.name).uses_scaler:
         return []
     warnings = inert_factor_warnings(cfg.scaler, cfg.optimizer.prompts_per_step, len(cfg.dataset.categories))
     for warning in warnings:

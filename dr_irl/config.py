@@ -30,7 +30,7 @@ class PathsConfig:
 @dataclass
 class DatasetConfig:
     name: str = "bundled"
-    source: str = "bundled"  # registry key of the loader (dr_irl/data/sources.py)
+    source: str = "bundled"  # registry key of the loader (dr_irl/data/sources/, one module per source)
     hub_id: str = ""  # `datasets` id of a named source (loaded when the hub is reachable)
     hub_config: str | None = None  # `datasets` config name (subset), if any
     hub_split: str = "train"
@@ -198,11 +198,10 @@ class ScalerConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "grpo"  # grpo | sft | dpo | dpo_s | best_of_n (registry in dr_irl/training/registry.py)
-    uses_scaler: bool = True  # False: only scaler=none is a valid combination (others are skipped)
-    reward_kind: str = "any"  # the reward family this optimizer uses: any (reward_model's) | representation
+    # grpo | sft | dpo | dpo_s | best_of_n | rrm_dpo: the alignment method, registered with what it needs
+    # (scaler, reward family, stages it reads) in dr_irl/training/methods.py
+    name: str = "grpo"
     sample_from: str = "init"  # best_of_n: the policy sampled, init (π_init) | sft (π_SFT, AfD's recipe)
-    requires_scaler: bool = False  # True: scaler=none is not a valid combination (e.g. dpo_s)
     learning_rate: float = 5e-5
     max_steps: int = 16  # GRPO steps; -1 with sft/dpo: train for `epochs`
     epochs: float = 1.0  # sft / dpo

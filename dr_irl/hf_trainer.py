@@ -182,6 +182,29 @@ class JsonlMetricsCallback(TrainerCallback):
             handle.write(json.dumps(row) + "\n")
 
 
+class TrackerCallback(TrainerCallback):
+    """Sends a trainer's logged metrics to the run's tracker under ``prefix`` (the stage's name, and the model's
+    for the reward models: ``reward_models/insult``), with the trainer's step as ``<prefix>/step``, so the
+    curves of the warm start, each reward model and the policy never share a key."""
+
+    def __init__(self, tracker, prefix: str, step_offset: int = 0) -> None:
+        self.tracker, self.prefix, self.step_offset = tracker, prefix, step_offset
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.tracker.define_step(self.prefix)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or not state.is_world_process_zero:
+            return
+        metrics = {
+            f"{self.prefix}/{k}": v
+            for k, v in logs.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        self.tracker.log({**metrics, f"{self.prefix}/step": state.global_step + self.step_offset})
+
+
 def drop_rows_after(path: Path, step: int) -> None:
     """Remove from a per-step jsonl log (rows with a ``step``) the rows after ``step``: what an interrupted
     run logged past the checkpoint the new run resumes from (``step`` 0: a fresh start, all of them)."""

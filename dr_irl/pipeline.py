@@ -57,7 +57,8 @@ class Context:
     tracker: Any
     outputs: dict[str, Path] = field(default_factory=dict)
     summaries: dict[str, dict] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict)
+    memos: dict[str, Any] = field(default_factory=dict)  # what the run-directory accessors computed once
+    stage: str = ""  # the stage running now: its trainers log their metrics under this name
 
     def output(self, stage: str) -> Path:
         if stage not in self.outputs:
@@ -65,9 +66,9 @@ class Context:
         return self.outputs[stage]
 
     def memo(self, key: str, build: Callable[[], Any]) -> Any:
-        if key not in self.cache:
-            self.cache[key] = build()
-        return self.cache[key]
+        if key not in self.memos:
+            self.memos[key] = build()
+        return self.memos[key]
 
 
 RESUME_NEUTRAL = frozenset({"save_steps", "save_total_limit"})  # how often to checkpoint: not the result
@@ -150,6 +151,7 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             _prepare_tmp(stage, tmp, fp, ctx.cfg.resume)
         barrier()
         ctx.outputs[stage.name] = tmp
+        ctx.stage = stage.name
         start = time.perf_counter()
         if stage.all_ranks:
             summary = stage.run(ctx, tmp) or {}

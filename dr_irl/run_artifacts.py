@@ -1,16 +1,16 @@
 """What finished stages left in the run directory, for the stages after them (memoised per run).
 
 The records of each split, the policy before alignment and its loader, the reference and π_SFT samples, the
-reward models' training pairs, the α^D scorer and the MiniLM text encoder. This module sits below every
-component that reads a run (reward families, alignment methods, the evaluation) and imports none of them;
-the reward models' scorer is :func:`dr_irl.rewards.families.reward_models`.
+reward models' training pairs, the offline δ of α^D, the α^D scorer and the MiniLM text encoder. This module
+sits below every component that reads a run (reward families, alignment methods, the evaluation) and imports
+none of them; the reward models' scorer is :func:`dr_irl.rewards.families.reward_models`.
 """
 
 from __future__ import annotations
 
 from dr_irl.data import load_records
 from dr_irl.data.schema import Record
-from dr_irl.io import read_jsonl
+from dr_irl.io import read_json, read_jsonl
 from dr_irl.pipeline import Context
 
 
@@ -73,6 +73,22 @@ def reference_samples(ctx: Context) -> dict[str, list[str]]:
 def sft_samples(ctx: Context) -> dict[str, list[str]]:
     """Record id → its samples of π_SFT (stage ``sft_samples``)."""
     return _samples(ctx, "sft_samples")
+
+
+def offline_deltas(ctx: Context) -> dict | None:
+    """The ``alpha_offline`` stage's ``{"delta": {record id: δ}, "delta_bar": {category: δ̄}}``, or None when
+    it did not run."""
+    if "alpha_offline" not in ctx.outputs:
+        return None
+    return ctx.memo("alpha_offline", lambda: read_json(ctx.output("alpha_offline") / "delta.json"))
+
+
+def offline_delta_bar(ctx: Context, categories: list[str]):
+    """δ̄ per category (a tensor in the order of ``categories``) from the ``alpha_offline`` stage, or None."""
+    import torch
+
+    saved = offline_deltas(ctx)
+    return None if saved is None else torch.tensor([saved["delta_bar"][c] for c in categories])
 
 
 def reward_pairs(ctx: Context):

@@ -11,9 +11,10 @@ from omegaconf import DictConfig
 from dr_irl.data import balance_by_category, write_records
 from dr_irl.data.lengths import GENERATION_KEYS, drop_long_prompts
 from dr_irl.evaluation.evaluate import evaluate
+from dr_irl.hf_trainer import TrackerCallback
 from dr_irl.io import atomic_write_json, read_jsonl, write_jsonl
 from dr_irl.pipeline import Context, Stage
-from dr_irl.rewards.families import reward_models
+from dr_irl.rewards.families import REWARD_FAMILIES, family_reads, reward_models
 from dr_irl.run_artifacts import (
     base_model_path,
     hardness_scorer,
@@ -24,6 +25,8 @@ from dr_irl.run_artifacts import (
     sft_policy_path,
     text_encoder,
 )
+from dr_irl.scaling.build import needs_offline_deltas
+from dr_irl.training.methods import method_of, reward_kinds
 
 # ----------------------------------------------------------------------------------------------- stages
 
@@ -54,13 +57,8 @@ def stage_data(ctx: Context, out: Path) -> dict:
 
 def stage_demonstrations(ctx: Context, out: Path) -> dict:
     """Chain-of-Draft (or CoT) demonstrations for the harmful training prompts; the CoD-vs-CoT table."""
-    from dataclasses import replace
-
-    from rich.table import Table
-
-    from dr_irl.data.demonstrations import generate_demonstrations
-    from dr_irl.data.refusals import RuleRefusalJudge
-    from dr_irl.models.sources import resolve_hub_path
+    from dr_irl.data.demonstrations import generator, write_demonstrations
+    from dr_irl.models.weights import resolve_hub_path
     from dr_irl.pipeline import console
 
     dm = ctx.cfg.demonstrations
@@ -69,72 +67,9 @@ def stage_demonstrations(ctx: Context, out: Path) -> dict:
         if dm.generator_path
         else base_model_path(ctx)
     )
-    if dm.engine == "vllm":
-        from dr_irl.data.demonstrations import VLLMGenerator
-
-        model, tokenizer = VLLMGenerator(path), None
-    elif dm.engine == "transformers":
-        model, tokenizer = load_policy(ctx, path)
-    else:
-        raise ValueError(f"demonstrations.engine={dm.engine!r}: expected transformers or vllm")
-    judge = RuleRefusalJudge()
+    model, tokenizer = generator(dm.engine, path, lambda p: load_policy(ctx, p))
     train = records(ctx, "train", stage="data")
-    harmful = [r for r in train if r.harmful]
-    prompts = [r.prompt for r in harmful]
-
-    def run(template: str, subset: list[str]):
-        return generate_demonstrations(
-            model,
-            tokenizer,
-            subset,
-            template,
-            judge.is_refusal,
-            dm.max_new_tokens,
-            dm.batch_size,
-            dm.max_attempts,
-            dm.temperature,
-        )
-
-    answers, stats = run(dm.template, prompts)
-    new = {
-        r.id: replace(r, demonstration=a, source=f"{r.source}+{dm.template}")
-        for r, a in zip(harmful, answers, strict=True)
-        if a is not None
-    }
-    write_records(out / "train.jsonl", [new.get(r.id, r) for r in train])
-    write_jsonl(
-        out / "generation_stats.jsonl",
-        [
-            {"id": r.id, "tokens": t, "seconds": s, "kept": a is not None}
-            for r, a, t, s in zip(harmful, answers, stats.tokens, stats.seconds, strict=True)
-        ],
-    )
-    summary = {dm.template: stats.summary(), "generator": path}
-    if stats.failed:
-        console.print(
-            f"[yellow]{stats.failed} of {len(prompts)} prompts kept their original demonstration "
-            f"(no valid {dm.template} refusal in {dm.max_attempts} attempts)"
-        )
-    if dm.compare_cot and dm.template != "cot":
-        _, cot = run("cot", prompts[: dm.compare_prompts])
-        _, cod = run(dm.template, prompts[: dm.compare_prompts])
-        summary["comparison"] = {
-            "prompts": min(len(prompts), dm.compare_prompts),
-            dm.template: cod.summary(),
-            "cot": cot.summary(),
-        }
-        table = Table(title=f"{dm.template.upper()} vs CoT on {summary['comparison']['prompts']} prompts")
-        for column in ("template", "tokens / demonstration", "seconds / demonstration", "kept"):
-            table.add_column(column, justify="left" if column == "template" else "right")
-        for s in (cod.summary(), cot.summary()):
-            table.add_row(
-                s["template"],
-                f"{s['tokens_per_demonstration']:.1f}",
-                f"{s['seconds_per_demonstration']:.2f}",
-                str(s["kept"]),
-            )
-        console.print(table)
-    return summary
+    return {**write_demonstrations(model, tokenizer, train, dm, out, console.print), "generator": path}
 
 
 def stage_warm_start(ctx: Context, out: Path) -> dict:
@@ -149,7 +84,7 @@ def stage_warm_start(ctx: Context, out: Path) -> dict:
         ctx.cfg.model,
         ctx.cfg.hardware,
         ctx.cfg.seed,
-        report_to=ctx.tracker.report_to,
+        callbacks=[TrackerCallback(ctx.tracker, ctx.stage)],
     )
 
 
@@ -194,7 +129,7 @@ def stage_sft_policy(ctx: Context, out: Path) -> dict:
         ctx.cfg.model,
         ctx.cfg.hardware,
         ctx.cfg.seed,
-        report_to=ctx.tracker.report_to,
+        callbacks=[TrackerCallback(ctx.tracker, ctx.stage)],
     )
 
 
@@ -204,18 +139,14 @@ def stage_sft_samples(ctx: Context, out: Path) -> dict:
 
 
 def stage_reward_models(ctx: Context, out: Path) -> dict:
-    """The reward-model family of ``reward_model.kind``: it scores the evaluation and the reward-based optimizers."""
-    from dr_irl.rewards.families import REWARD_FAMILIES
-
+    """The reward-model family of ``reward_model.kind``: it scores the evaluation and the reward-based methods."""
     return REWARD_FAMILIES.get(ctx.cfg.reward_model.kind).train(ctx, out)
 
 
 def stage_policy_reward(ctx: Context, out: Path) -> dict:
-    """The optimizer's own reward family when it is not ``reward_model.kind`` (RRM-DPO's probe next to IRL
+    """The method's own reward family when it is not ``reward_model.kind`` (RRM-DPO's probe next to IRL
     models): a stage of its own, so the run's reward models stay shared with the other methods of a sweep."""
-    from dr_irl.rewards.families import REWARD_FAMILIES
-
-    kind = ctx.cfg.optimizer.reward_kind
+    kind = method_of(ctx.cfg).reward_kind
     summary = REWARD_FAMILIES.get(kind).train(ctx, out)
     return {"kind": kind, **summary}
 
@@ -276,10 +207,8 @@ def stage_eval_base(ctx: Context, out: Path) -> dict:
 
 
 def stage_policy(ctx: Context, out: Path) -> dict:
-    """Align the policy with ``optimizer`` (GRPO-S, GRPO, SFT, DPO, DPO-S, Best-of-N)."""
-    from dr_irl.training.registry import OPTIMIZERS
-
-    return OPTIMIZERS.get(ctx.cfg.optimizer.name)(ctx, out)
+    """Align the policy with the method of ``optimizer.name`` (GRPO-S, GRPO, SFT, DPO, DPO-S, Best-of-N, ...)."""
+    return method_of(ctx.cfg).run(ctx, out)
 
 
 def stage_eval_policy(ctx: Context, out: Path) -> dict:
@@ -293,33 +222,34 @@ def stage_report(ctx: Context, out: Path) -> dict:
     return build_report(ctx, out)
 
 
-def _needs_sft_policy(cfg: DictConfig) -> bool:
-    """π_SFT is trained when the AfD reward reads it or Best-of-N samples from it."""
-    return "sft_policy" in _reward_deps(cfg, cfg.reward_model.kind) or cfg.optimizer.sample_from == "sft"
+# ------------------------------------------------------------------- what the components declare they read
 
 
-def _reward_deps(cfg: DictConfig, kind: str) -> tuple[str, ...]:
-    """A reward family's inputs: π_SFT only for the AfD variants that read it (so the IRL models of a
-    Best-of-N-over-π_SFT run are the same, and cached, as every other method's)."""
-    from dr_irl.rewards.afd import reads_sft_policy
-
-    variant = cfg.reward_model.afd_variant
-    reads = ()
-    if kind == "afd" and reads_sft_policy(variant):
-        reads = ("sft_policy",) if variant == "log_ratio" else ("sft_policy", "sft_samples")
-    return ("data", "demonstrations", "reference_samples", *reads)
+def _reward_kind(cfg: DictConfig, stage: str) -> str:
+    """The family whose models ``stage`` (``reward_models`` or ``policy_reward``) holds."""
+    return cfg.reward_model.kind if stage == "reward_models" else method_of(cfg).reward_kind
 
 
-def _needs_policy_reward(cfg: DictConfig) -> bool:
-    from dr_irl.rewards.families import reward_kinds
+def _with_reward_reads(cfg: DictConfig, *deps: str) -> tuple[str, ...]:
+    """``deps``, plus what the reward models among them read when they score (π_SFT for AfD's log-ratio)."""
+    extra = [
+        read
+        for stage in ("reward_models", "policy_reward")
+        if stage in deps
+        for read in REWARD_FAMILIES.get(_reward_kind(cfg, stage)).reads(cfg)
+    ]
+    return tuple(dict.fromkeys((*deps, *extra)))
 
-    return len(reward_kinds(cfg)) > 1
+
+def _policy_deps(cfg: DictConfig) -> tuple[str, ...]:
+    """The initial policy's stages and what the method declares it reads."""
+    return _with_reward_reads(cfg, "data", "demonstrations", "warm_start", *method_of(cfg).reads(cfg))
 
 
-def _offline_alpha(cfg: DictConfig) -> bool:
-    """δ (offline α^D) or δ̄ (``delta_bar_scope=dataset``) from the reference samples."""
-    sc = cfg.scaler
-    return sc.use_data and (sc.data_mode == "offline" or sc.delta_bar_scope == "dataset")
+def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
+    """Whether the run's reward families or its method read ``stage`` (π_SFT, its samples)."""
+    reads = {read for kind in reward_kinds(cfg) for read in REWARD_FAMILIES.get(kind).reads(cfg)}
+    return stage in reads or stage in method_of(cfg).reads(cfg)
 
 
 SAMPLE_KEYS = (
@@ -362,7 +292,7 @@ STAGES = [
         stage_sft_policy,
         keys=("model", "warm_start", "sft_policy", "hardware", "seed"),
         deps=("data", "demonstrations", "warm_start"),
-        enabled=_needs_sft_policy,
+        enabled=lambda cfg: _read_by_some_component(cfg, "sft_policy"),
         all_ranks=True,
         resumable=True,
     ),
@@ -371,22 +301,22 @@ STAGES = [
         stage_sft_samples,
         keys=SAMPLE_KEYS,
         deps=("data", "demonstrations", "warm_start", "sft_policy"),
-        enabled=lambda cfg: "sft_samples" in _reward_deps(cfg, cfg.reward_model.kind),
+        enabled=lambda cfg: _read_by_some_component(cfg, "sft_samples"),
     ),
     Stage(
         "reward_models",
         stage_reward_models,
         keys=("reward_model", "hardware", "seed"),
-        deps=lambda cfg: _reward_deps(cfg, cfg.reward_model.kind),
+        deps=lambda cfg: family_reads(cfg, cfg.reward_model.kind),
         all_ranks=True,
         resumable=True,
     ),
     Stage(
         "policy_reward",
         stage_policy_reward,
-        keys=("reward_model", "optimizer.reward_kind", "hardware", "seed"),
-        deps=lambda cfg: _reward_deps(cfg, cfg.optimizer.reward_kind),
-        enabled=_needs_policy_reward,
+        keys=("reward_model", "optimizer.name", "hardware", "seed"),  # the method names its family
+        deps=lambda cfg: family_reads(cfg, method_of(cfg).reward_kind),
+        enabled=lambda cfg: len(reward_kinds(cfg)) > 1,
         all_ranks=True,
         resumable=True,
     ),
@@ -395,7 +325,7 @@ STAGES = [
         stage_alpha_offline,
         keys=("scaler.encoder",),
         deps=("data", "demonstrations", "reference_samples"),
-        enabled=_offline_alpha,
+        enabled=lambda cfg: needs_offline_deltas(cfg.scaler),
     ),
     Stage(
         "eval_sets",
@@ -416,27 +346,21 @@ STAGES = [
         "eval_base",
         stage_eval_base,
         keys=("model", "eval"),
-        deps=("data", "demonstrations", "warm_start", "reward_models", "eval_sets"),
+        deps=lambda cfg: _with_reward_reads(
+            cfg, "data", "demonstrations", "warm_start", "reward_models", "eval_sets"
+        ),
     ),
     Stage(
         "reward_check",
         stage_reward_check,
         keys=("seed",),
-        deps=("data", "reward_models", "eval_base"),
+        deps=lambda cfg: _with_reward_reads(cfg, "data", "reward_models", "eval_base"),
     ),
     Stage(
         "policy",
         stage_policy,
         keys=("model", "optimizer", "scaler", "hardware", "seed"),
-        deps=(
-            "data",
-            "demonstrations",
-            "warm_start",
-            "sft_policy",
-            "reward_models",
-            "policy_reward",
-            "alpha_offline",
-        ),
+        deps=_policy_deps,
         all_ranks=True,
         resumable=True,
     ),
@@ -444,7 +368,7 @@ STAGES = [
         "eval_policy",
         stage_eval_policy,
         keys=("eval",),
-        deps=("data", "policy", "reward_models", "eval_sets"),
+        deps=lambda cfg: _with_reward_reads(cfg, "data", "policy", "reward_models", "eval_sets"),
         enabled=lambda cfg: cfg.optimizer.save_model,
     ),
     Stage("report", stage_report, cached=False),

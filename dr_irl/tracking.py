@@ -18,11 +18,17 @@ TRACKERS: Registry[Callable[[DictConfig, Path], Tracker]] = Registry("logger.nam
 
 
 class Tracker:
-    """No-op tracker (``logger=none``); the base of the others."""
+    """No-op tracker (``logger=none``); the base of the others.
 
-    report_to = "none"  # what TRL/transformers trainers are told
+    Trainers report through :class:`dr_irl.hf_trainer.TrackerCallback`, which logs each stage's metrics under
+    the stage's name (``warm_start/loss``, ``reward_models/insult/loss``, ``policy/reward``) with that stage's
+    own step (``<stage>/step``); transformers' own W&B callback is never used (``report_to="none"``).
+    """
 
     def log(self, metrics: dict[str, Any], step: int | None = None) -> None: ...
+
+    def define_step(self, prefix: str) -> None:
+        """Declare ``<prefix>/step`` as the x-axis of the ``<prefix>/…`` metrics."""
 
     def summary(self, values: dict[str, Any]) -> None: ...
 
@@ -32,8 +38,6 @@ class Tracker:
 
 
 class WandbTracker(Tracker):
-    report_to = "wandb"
-
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         import wandb
 
@@ -52,6 +56,10 @@ class WandbTracker(Tracker):
 
     def log(self, metrics, step=None):
         self.run.log(metrics)
+
+    def define_step(self, prefix):
+        self.run.define_metric(f"{prefix}/step", hidden=True)
+        self.run.define_metric(f"{prefix}/*", step_metric=f"{prefix}/step")
 
     def summary(self, values):
         self.run.summary.update(values)

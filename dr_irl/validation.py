@@ -112,7 +112,7 @@ RULES: list[Bound | Choice] = [
     Choice("dataset.balance", ("down", "up", "none")),
     Choice("dataset.source", _registry("dr_irl.data.sources", "DATASET_SOURCES")),
     # model
-    Choice("model.source", _registry("dr_irl.models.sources", "MODEL_SOURCES")),
+    Choice("model.source", _registry("dr_irl.models.weights", "MODEL_SOURCES")),
     Choice("model.dtype", ("float32", "bfloat16", "float16")),
     at_least("model.lora.r", 1),
     Bound("model.lora.dropout", 0, 1, high_open=True),
@@ -122,7 +122,7 @@ RULES: list[Bound | Choice] = [
     at_least("demonstrations.max_attempts", 1),
     positive("demonstrations.temperature"),
     Choice("demonstrations.template", ("cod", "cot")),
-    Choice("demonstrations.engine", ("transformers", "vllm")),
+    Choice("demonstrations.engine", _registry("dr_irl.data.demonstrations", "DEMONSTRATION_ENGINES")),
     # training groups
     *[
         rule
@@ -147,11 +147,8 @@ RULES: list[Bound | Choice] = [
     at_least("reward_model.probe_epochs", 1),
     positive("reward_model.probe_learning_rate"),
     # policy optimizer
-    Choice("optimizer.name", _registry("dr_irl.training.registry", "OPTIMIZERS")),
-    Choice("optimizer.sample_from", _registry("dr_irl.training.registry", "SAMPLERS")),
-    Choice(
-        "optimizer.reward_kind", lambda: ["any", *_registry("dr_irl.rewards.families", "REWARD_FAMILIES")()]
-    ),
+    Choice("optimizer.name", _registry("dr_irl.training.methods", "METHODS")),
+    Choice("optimizer.sample_from", _registry("dr_irl.training.best_of_n", "SAMPLERS")),
     at_least("optimizer.num_generations", 2, "GRPO normalises each prompt's rewards within its group"),
     at_least("optimizer.prompts_per_step", 1),
     at_least("optimizer.max_completion_length", 1),

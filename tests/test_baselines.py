@@ -155,7 +155,7 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
 
 
 def test_reward_kinds_add_the_optimizers_own_family(compose_cfg):
-    from dr_irl.rewards.families import reward_kinds
+    from dr_irl.training.methods import reward_kinds
 
     assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "scaler=none"])) == ["irl", "representation"]
     assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "reward_model=representation"])) == [

@@ -54,7 +54,7 @@ from dr_irl.evaluation.metrics import (  # noqa: E402
     strongreject_score,
     strongreject_summary,
 )
-from dr_irl.models.sources import ModelUnavailableError  # noqa: E402
+from dr_irl.models.weights import ModelUnavailableError  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_sequence_classifier_judge(tiny_folder):
 
 
 def test_classifier_judge_fails_fast_offline(monkeypatch):
-    monkeypatch.setattr("dr_irl.models.sources.hub_reachable", lambda: False)
+    monkeypatch.setattr("dr_irl.models.weights.hub_reachable", lambda: False)
     with pytest.raises(ModelUnavailableError, match=r"eval\.judge_model=/path/to/Llama-Guard-3-1B"):
         ClassifierJudge("meta-llama/Llama-Guard-3-1B")
     with pytest.raises(ModelUnavailableError, match="eval.judge_model is empty"):

@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 
 from dr_irl.models import ModelUnavailableError, load_causal_lm, load_tokenizer, resolve_model_path
 from dr_irl.models.generation import generate_responses
-from dr_irl.models.sources import resolve_hub_path
+from dr_irl.models.weights import resolve_hub_path
 
 
 def test_tiny_model_saves_and_loads_through_from_pretrained(tmp_path, compose_cfg):

@@ -22,7 +22,7 @@ from dr_irl.cli import run
 from dr_irl.data.bundled import bundled_paths
 from dr_irl.data.schema import DataError
 from dr_irl.errors import ConfigError
-from dr_irl.models.sources import ModelUnavailableError, resolve_model_path
+from dr_irl.models.weights import ModelUnavailableError, resolve_model_path
 from dr_irl.run_lock import RunLock, RunLockedError
 from dr_irl.validation import config_problems
 from tests.conftest import CONF, ROOT, TINY_RUN, run_train

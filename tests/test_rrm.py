@@ -141,7 +141,7 @@ def test_train_probe_continues_from_an_initial_probe():
 
 
 def test_rounds_train_disjoint_prompt_shards_and_share_out_steps(compose_cfg):
-    from dr_irl.training.rrm_dpo import prompt_shards, round_config
+    from dr_irl.training.rrm import prompt_shards, round_config
 
     opt = compose_cfg(["optimizer=rrm_dpo", "optimizer.epochs=3", "optimizer.max_steps=5"]).optimizer
     per_round = round_config(opt, 2)

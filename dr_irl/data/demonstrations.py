@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+
+from dr_irl.data.refusals import RuleRefusalJudge
+from dr_irl.data.schema import Record, write_records
+from dr_irl.io import write_jsonl
+from dr_irl.registry import Registry
 
 SEPARATOR = "####"
 TEMPLATES = {
@@ -89,6 +96,45 @@ class VLLMGenerator:
         ]
         outputs = self.llm.chat(messages, params, use_tqdm=False)
         return [o.outputs[0].text for o in outputs], [len(o.outputs[0].token_ids) for o in outputs]
+
+
+PolicyLoader = Callable[[str], tuple[Any, Any]]  # path -> (model, tokenizer) on this process's device
+DEMONSTRATION_ENGINES: Registry[Callable[[str, PolicyLoader], tuple[Any, Any]]] = Registry(
+    "demonstrations.engine"
+)
+
+
+@DEMONSTRATION_ENGINES.register("transformers")
+def _transformers(path: str, load_policy: PolicyLoader) -> tuple[Any, Any]:
+    return load_policy(path)
+
+
+@DEMONSTRATION_ENGINES.register("vllm")
+def _vllm(path: str, load_policy: PolicyLoader) -> tuple[Any, None]:
+    return VLLMGenerator(path), None
+
+
+def generator(engine: str, path: str, load_policy: PolicyLoader) -> tuple[Any, Any]:
+    """(generator, tokenizer) of ``demonstrations.engine`` for the model at ``path``; ``load_policy`` loads a
+    transformers policy (the run's loader: dtype, device)."""
+    return DEMONSTRATION_ENGINES.get(engine)(path, load_policy)
+
+
+def comparison_table(title: str, summaries: Sequence[dict]):
+    """A rich table of :meth:`GenerationStats.summary` rows (the CoD-vs-CoT comparison)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("template", "tokens / demonstration", "seconds / demonstration", "kept"):
+        table.add_column(column, justify="left" if column == "template" else "right")
+    for s in summaries:
+        table.add_row(
+            s["template"],
+            f"{s['tokens_per_demonstration']:.1f}",
+            f"{s['seconds_per_demonstration']:.2f}",
+            str(s["kept"]),
+        )
+    return table
 
 
 @torch.inference_mode()
@@ -182,3 +228,59 @@ def generate_demonstrations(
         stats.tokens.append(spent_tokens[i])
         stats.seconds.append(spent_seconds[i])
     return answers, stats
+
+
+def write_demonstrations(
+    model, tokenizer, train: Sequence[Record], dm: Any, out: Path, print_fn: Callable[[Any], None] = print
+) -> dict:
+    """Demonstrations of ``dm.template`` for the harmful records of ``train`` (the others kept as they are):
+    ``out/train.jsonl``, the per-prompt cost in ``out/generation_stats.jsonl``, and with ``dm.compare_cot``
+    the CoD-vs-CoT table. Returns the stage's summary (the generation statistics)."""
+    is_refusal = RuleRefusalJudge().is_refusal
+    harmful = [r for r in train if r.harmful]
+    prompts = [r.prompt for r in harmful]
+
+    def run(template: str, subset: list[str]):
+        return generate_demonstrations(
+            model,
+            tokenizer,
+            subset,
+            template,
+            is_refusal,
+            dm.max_new_tokens,
+            dm.batch_size,
+            dm.max_attempts,
+            dm.temperature,
+        )
+
+    answers, stats = run(dm.template, prompts)
+    new = {
+        r.id: replace(r, demonstration=a, source=f"{r.source}+{dm.template}")
+        for r, a in zip(harmful, answers, strict=True)
+        if a is not None
+    }
+    write_records(out / "train.jsonl", [new.get(r.id, r) for r in train])
+    write_jsonl(
+        out / "generation_stats.jsonl",
+        [
+            {"id": r.id, "tokens": t, "seconds": s, "kept": a is not None}
+            for r, a, t, s in zip(harmful, answers, stats.tokens, stats.seconds, strict=True)
+        ],
+    )
+    summary: dict = {dm.template: stats.summary()}
+    if stats.failed:
+        print_fn(
+            f"[yellow]{stats.failed} of {len(prompts)} prompts kept their original demonstration "
+            f"(no valid {dm.template} refusal in {dm.max_attempts} attempts)"
+        )
+    if dm.compare_cot and dm.template != "cot":
+        _, cot = run("cot", prompts[: dm.compare_prompts])
+        _, cod = run(dm.template, prompts[: dm.compare_prompts])
+        summary["comparison"] = {
+            "prompts": min(len(prompts), dm.compare_prompts),
+            dm.template: cod.summary(),
+            "cot": cot.summary(),
+        }
+        title = f"{dm.template.upper()} vs CoT on {summary['comparison']['prompts']} prompts"
+        print_fn(comparison_table(title, [cod.summary(), cot.summary()]))
+    return summary

@@ -120,7 +120,7 @@ def _weights_note(cfg: DictConfig) -> str:
     """When the hub model's weights are not on this machine either, what to fetch (one message, not two)."""
     if cfg.model.source != "hub":
         return ""
-    from dr_irl.models.sources import ModelUnavailableError, resolve_model_path
+    from dr_irl.models.weights import ModelUnavailableError, resolve_model_path
 
     try:
         resolve_model_path(cfg.model, cfg.paths.cache_dir)

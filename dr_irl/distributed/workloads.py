@@ -10,7 +10,7 @@ per process at once (TRL's ``steps_per_generation`` defaults to the accumulation
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from omegaconf import DictConfig
 
@@ -128,4 +128,10 @@ def _best_of_n(cfg: DictConfig) -> Workload:
 
 
 def workload(cfg: DictConfig) -> Workload:
-    return WORKLOADS.get(cfg.optimizer.name)(cfg)
+    """The workload of ``optimizer.name``; a method without an entry is planned as an SFT step of
+    ``optimizer.batch_size`` sequences of ``optimizer.max_length`` tokens (said in the plan's detail)."""
+    name = cfg.optimizer.name
+    if name in WORKLOADS:
+        return WORKLOADS.get(name)(cfg)
+    guess = _sft(cfg)
+    return replace(guess, detail=f"{guess.detail} (no workload for optimizer.name={name}: planned as SFT)")

@@ -9,7 +9,7 @@ from typing import Protocol
 import torch
 from omegaconf import DictConfig
 
-from dr_irl.models.sources import ModelUnavailableError
+from dr_irl.models.weights import ModelUnavailableError
 from dr_irl.packages import package_folder
 from dr_irl.registry import Registry
 

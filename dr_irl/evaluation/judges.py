@@ -120,7 +120,7 @@ class ClassifierJudge:
     measures refusal directly, so it is used for every row, benign ones included. Inputs are truncated to
     ``max_length`` tokens (guard inputs are never truncated).
 
-    The model is found with :func:`dr_irl.models.sources.resolve_hub_path` (local folder, HF cache, or the hub;
+    The model is found with :func:`dr_irl.models.weights.resolve_hub_path` (local folder, HF cache, or the hub;
     offline and not cached it fails at construction, naming ``config_key``); ``trust_remote_code`` is off.
     After each call ``details`` holds one dict per response (raw verdict, categories, probability, judge).
     """
@@ -148,7 +148,7 @@ class ClassifierJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-        from dr_irl.models.sources import resolve_hub_path
+        from dr_irl.models.weights import resolve_hub_path
 
         self.path = resolve_hub_path(model_path, None, config_key)
         self.kind = kind

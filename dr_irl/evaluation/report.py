@@ -37,8 +37,10 @@ def alpha_statistics(train_log: Path) -> dict[str, float]:
 
 
 def reward_model_label(rm) -> str:
-    """The reward model's option name; ``afd:<variant>`` for AfD ones, whichever way the variant was set."""
-    return f"afd:{rm.afd_variant}" if rm.kind == "afd" else rm.name
+    """The reward model's name in the report, as its family labels it (``afd:<variant>`` for AfD ones)."""
+    from dr_irl.rewards.families import family_label
+
+    return family_label(rm)
 
 
 def _fmt(value) -> str:
@@ -91,6 +93,8 @@ def capability_tests(run_dir: Path) -> dict[str, dict]:
 
 def policy_budget(ctx) -> dict:
     """What the policy stage spent: prompts seen, generated tokens, gradient steps, seconds (from its log)."""
+    from dr_irl.distributed.workloads import workload
+
     if "policy" not in ctx.outputs:
         return {}
     opt = ctx.cfg.optimizer
@@ -102,7 +106,8 @@ def policy_budget(ctx) -> dict:
     )
     steps = max((int(r["step"]) for r in rows if isinstance(r.get("step"), (int, float))), default=0)
     budget = {"gradient_steps": steps}
-    if opt.name == "grpo":
+    work = workload(ctx.cfg)  # what one step of the method processes (dr_irl/distributed/workloads.py)
+    if work.unit == "rollouts":  # generated online at every step (GRPO)
         per_step = opt.prompts_per_step * opt.gradient_accumulation_steps
         budget["prompts_seen"] = steps * per_step
         lengths = [
@@ -111,7 +116,7 @@ def policy_budget(ctx) -> dict:
             if isinstance(r.get("completions/mean_length"), (int, float))
         ]
         budget["generated_tokens"] = round(sum(lengths) * per_step * opt.num_generations)
-    elif opt.name in ("sft", "dpo", "dpo_s", "rrm_dpo"):
+    elif work.trains:
         budget["prompts_seen"] = steps * opt.batch_size * opt.gradient_accumulation_steps
         budget["generated_tokens"] = ctx.summaries.get("policy", {}).get("generated_tokens", 0)
     else:  # best_of_n trains nothing; it samples n answers per evaluation prompt

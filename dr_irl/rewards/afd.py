@@ -23,14 +23,20 @@ from omegaconf import DictConfig
 
 from dr_irl.data.schema import Record
 from dr_irl.distributed import is_main_process
+from dr_irl.distributed.ranks import device
+from dr_irl.pipeline import Context
 from dr_irl.rewards.backbones import encode_pairs, load_reward_model, score_texts
+from dr_irl.rewards.families import register_family
 from dr_irl.rewards.irl import (
+    classifier_scorer,
     fit_and_save,
     load_scoring_model,
     reward_lora_config,
     reward_training_args,
     split_by_prompt,
+    train_per_category,
 )
+from dr_irl.run_artifacts import init_policy_path, records, reference_samples, sft_policy_path, sft_samples
 
 # variant → (source of the negatives, source of the positives); sources: init | sft (samples), demo
 DISCRIMINATOR_VARIANTS: dict[str, tuple[str, str]] = {
@@ -50,6 +56,20 @@ def reads_sft_policy(variant: str) -> bool:
     """Whether the variant reads π_SFT (its samples, or its log-likelihood)."""
     check_variant(variant)
     return variant == "log_ratio" or "sft" in DISCRIMINATOR_VARIANTS[variant]
+
+
+def afd_reads(cfg: DictConfig) -> tuple[str, ...]:
+    """The stages a variant reads beyond the common ones: π_SFT for the log-ratio, π_SFT's samples for the
+    discriminators trained on them, nothing else (so the other variants' runs share π_SFT-free stages)."""
+    variant = cfg.reward_model.afd_variant
+    if not reads_sft_policy(variant):
+        return ()
+    return ("sft_policy",) if variant == "log_ratio" else ("sft_policy", "sft_samples")
+
+
+def afd_label(rm: DictConfig) -> str:
+    """``afd:<variant>``, whichever way the variant was set."""
+    return f"afd:{rm.afd_variant}"
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,7 @@ def train_discriminator(
     hardware: DictConfig,
     seed: int,
     report_to: str = "none",
+    callbacks=(),
 ) -> dict:
     """Fit D on ``examples`` (binary cross-entropy on the logit) with the HF Trainer; save it to ``out_dir``.
 
@@ -141,6 +162,7 @@ def train_discriminator(
         train_dataset=dataset,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
+        callbacks=list(callbacks),
     )
     result = fit_and_save(trainer, tokenizer, out_dir, rm_cfg, f"AfD discriminator {out_dir.name}")
     summary: dict = {
@@ -186,3 +208,31 @@ class LogRatioScorer:
         sft = response_logprobs(self.sft, self.tokenizer, prompts, responses, max_length=self.max_length)
         init = response_logprobs(self.init, self.tokenizer, prompts, responses, max_length=self.max_length)
         return sft - init
+
+
+def afd_scorer(ctx: Context, folder: Path):
+    """The discriminators' logits, or the log-ratio of π_SFT and π_init (``afd_variant=log_ratio``)."""
+    if ctx.cfg.reward_model.afd_variant != "log_ratio":
+        return classifier_scorer(ctx, folder)
+    model = ctx.cfg.model
+    return LogRatioScorer(
+        sft_policy_path(ctx),
+        init_policy_path(ctx),
+        model.dtype,
+        device(ctx.cfg.hardware.use_cpu),
+        model.trust_remote_code,
+        ctx.cfg.reward_model.max_length,
+    )
+
+
+@register_family("afd", scorer=afd_scorer, reads=afd_reads, label=afd_label)
+def train_afd(ctx: Context, out: Path) -> dict:
+    """The AfD discriminator of ``afd_variant`` (BCE on its logit); nothing to train for ``log_ratio``."""
+    rm = ctx.cfg.reward_model
+    check_variant(rm.afd_variant)
+    if rm.afd_variant == "log_ratio":
+        return {"variant": "log_ratio", "sft_policy": sft_policy_path(ctx)}
+    samples = sft_samples(ctx) if "sft_samples" in ctx.outputs else {}
+    examples = discriminator_examples(rm.afd_variant, records(ctx, "train"), reference_samples(ctx), samples)
+    label = f"AfD discriminator ({rm.afd_variant})"
+    return {"variant": rm.afd_variant, **train_per_category(ctx, out, examples, train_discriminator, label)}

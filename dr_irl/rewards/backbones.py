@@ -1,17 +1,28 @@
-"""Backbones of the reward models: sequence classifiers with one output (num_labels=1)."""
+"""Backbones of the reward models: sequence classifiers with one output (num_labels=1), loaded to train or,
+saved, to score."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
+from dr_irl.distributed.deepspeed import zero3_init_disabled
 from dr_irl.encoders.text import minilm_folder
-from dr_irl.models.sources import resolve_hub_path
+from dr_irl.models.weights import resolve_hub_path
 from dr_irl.registry import Registry
 
-__all__ = ["BACKBONE_SOURCES", "minilm_folder", "resolve_backbone_path"]
+__all__ = [
+    "BACKBONE_SOURCES",
+    "SHARED",
+    "load_scoring_model",
+    "minilm_folder",
+    "resolve_backbone_path",
+]
+
+SHARED = "shared"  # the folder of the one model of reward_model.per_category=false
 
 BACKBONE_SOURCES: Registry[Callable[[DictConfig, str], str]] = Registry("reward_model.backbone.source")
 
@@ -89,3 +100,26 @@ def score_texts(
         ).logits
         scores.append(logits[:, 0].float().cpu())
     return torch.cat(scores) if scores else torch.zeros(0)
+
+
+@zero3_init_disabled()
+def load_scoring_model(folder: Path, base_path: str | None = None):
+    """(model, tokenizer) of a saved reward model: a plain folder, or a LoRA adapter on its base backbone —
+    ``base_path`` when given (the run's own backbone: the adapter's recorded path may be another run's
+    folder when the stage came from the stage cache), else the path the adapter recorded.
+
+    Loaded whole on this process (scoring is never sharded), even next to a ZeRO-3 trainer."""
+    if (Path(folder) / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        tokenizer = load_reward_tokenizer(str(folder))
+        base, _ = load_reward_model(base_path or adapter_base_path(Path(folder)))
+        base.config.pad_token_id = tokenizer.pad_token_id
+        return PeftModel.from_pretrained(base, str(folder)).eval(), tokenizer
+    return load_reward_model(str(folder))
+
+
+def adapter_base_path(folder: Path) -> str:
+    import json
+
+    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]

@@ -1,12 +1,13 @@
 """Maximum-likelihood IRL reward models (Li et al. 2024), one per category: demonstration ≻ policy sample.
 
-Loss −log σ(R(x, y*) − R(x, ỹ)), ỹ ~ π_ref(·|x): TRL's RewardTrainer on pre-tokenised pairs.
+Loss −log σ(R(x, y*) − R(x, ỹ)), ỹ ~ π_ref(·|x): TRL's RewardTrainer on pre-tokenised pairs. The family
+``reward_model.kind=irl``; its pairwise trainer and classifier scorer serve the other classifier families.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,8 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from dr_irl.data.pairs import Pair
 from dr_irl.distributed import is_main_process
-from dr_irl.distributed.deepspeed import zero3_init_disabled
+from dr_irl.distributed.ranks import device
 from dr_irl.hf_trainer import (
+    TrackerCallback,
     checkpoint_args,
     hardware_args,
     lora_config,
@@ -23,9 +25,18 @@ from dr_irl.hf_trainer import (
     train_resumable,
     use_compact_progress,
 )
-from dr_irl.rewards.backbones import encode_pairs, load_reward_model, load_reward_tokenizer, score_texts
+from dr_irl.pipeline import Context
+from dr_irl.rewards.backbones import (
+    SHARED,
+    encode_pairs,
+    load_reward_model,
+    load_scoring_model,
+    resolve_backbone_path,
+    score_texts,
+)
+from dr_irl.rewards.families import register_family
+from dr_irl.run_artifacts import init_policy_path, reward_pairs
 
-SHARED = "shared"
 T = TypeVar("T")
 
 
@@ -98,6 +109,7 @@ def train_reward_model(
     hardware: DictConfig,
     seed: int,
     report_to: str = "none",
+    callbacks=(),
 ) -> dict[str, float | int | None]:
     """Train one reward model on ``pairs`` with TRL's RewardTrainer, save it (merged if LoRA) to ``out_dir``.
 
@@ -126,6 +138,7 @@ def train_reward_model(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=reward_lora_config(rm_cfg),
+        callbacks=list(callbacks),
     )
     result = fit_and_save(trainer, tokenizer, out_dir, rm_cfg, f"reward model {out_dir.name}")
     summary: dict[str, float | int | None] = {
@@ -161,29 +174,6 @@ def read_finished(out_dir: Path) -> dict | None:
         return None
 
 
-@zero3_init_disabled()
-def load_scoring_model(folder: Path, base_path: str | None = None):
-    """(model, tokenizer) of a saved reward model: a plain folder, or a LoRA adapter on its base backbone —
-    ``base_path`` when given (the run's own backbone: the adapter's recorded path may be another run's
-    folder when the stage came from the stage cache), else the path the adapter recorded.
-
-    Loaded whole on this process (scoring is never sharded), even next to a ZeRO-3 trainer."""
-    if (Path(folder) / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        tokenizer = load_reward_tokenizer(str(folder))
-        base, _ = load_reward_model(base_path or adapter_base_path(Path(folder)))
-        base.config.pad_token_id = tokenizer.pad_token_id
-        return PeftModel.from_pretrained(base, str(folder)).eval(), tokenizer
-    return load_reward_model(str(folder))
-
-
-def adapter_base_path(folder: Path) -> str:
-    import json
-
-    return json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
-
-
 def model_groups(pairs: list[Pair], categories: Sequence[str], per_category: bool) -> dict[str, list[Pair]]:
     """Which pairs train which model: one model per category, or one ``shared`` model."""
     if not per_category:
@@ -193,3 +183,49 @@ def model_groups(pairs: list[Pair], categories: Sequence[str], per_category: boo
     if empty:
         raise ValueError(f"no IRL training pairs for categories {empty}")
     return groups
+
+
+def classifier_scorer(ctx: Context, folder: Path):
+    """The sequence-classifier reward models under ``folder/models`` (per category, shared or adapters)."""
+    from dr_irl.rewards.router import CategoryRewardModels
+
+    rm = ctx.cfg.reward_model
+    return CategoryRewardModels(
+        folder / "models",
+        ctx.cfg.dataset.categories,
+        rm.max_length,
+        device=device(ctx.cfg.hardware.use_cpu),
+        base_path=resolve_backbone_path(rm.backbone, init_policy_path(ctx)),  # adapters: this run's backbone
+    )
+
+
+def train_per_category(ctx: Context, out: Path, items: list, train: Callable[..., dict], label: str) -> dict:
+    """``train(group, backbone, folder, rm_cfg, hardware, seed, callbacks=...)`` for each model of
+    ``reward_model.per_category`` (one per category, or one ``shared``) into ``out/models/<name>``; each
+    model's curves go to the tracker under ``<stage>/<name>``. Returns the summaries by model."""
+    rm = ctx.cfg.reward_model
+    backbone = resolve_backbone_path(rm.backbone, init_policy_path(ctx))
+    summary = {}
+    for name, group in model_groups(items, ctx.cfg.dataset.categories, rm.per_category).items():
+        summary[name] = train(
+            group,
+            backbone,
+            out / "models" / name,
+            rm,
+            ctx.cfg.hardware,
+            ctx.cfg.seed,
+            callbacks=[TrackerCallback(ctx.tracker, f"{ctx.stage}/{name}")],
+        )
+        print(f"{label} {name}: {summary[name]}")
+    return summary
+
+
+def train_pairwise(ctx: Context, out: Path, pairs: list, label: str) -> dict:
+    """One RewardTrainer model per category (or one ``shared``) on (chosen ≻ rejected) ``pairs``."""
+    return train_per_category(ctx, out, pairs, train_reward_model, f"{label} reward model")
+
+
+@register_family("irl", scorer=classifier_scorer)
+def train_irl(ctx: Context, out: Path) -> dict:
+    """One IRL reward model per category (or one shared): demonstration ≻ reference sample."""
+    return train_pairwise(ctx, out, reward_pairs(ctx), "IRL")

@@ -13,8 +13,6 @@ rejected (:func:`rerank`); the pairs then train the policy with the confidence D
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dr_irl.io import atomic_write_json, read_json
+from dr_irl.distributed.ranks import barrier, device, is_main_process
+from dr_irl.io import atomic_path, atomic_write_json, read_json
 from dr_irl.models.likelihood import chat_batches, eval_mode
+from dr_irl.pipeline import Context
+from dr_irl.rewards.families import register_family
+from dr_irl.run_artifacts import init_policy_path, load_policy, reward_pairs
 
 POOLINGS = ("end", "mean")
 WEIGHTS_FILE = "probe.safetensors"
@@ -77,15 +79,8 @@ class HybridProbe(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, folder / WEIGHTS_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(folder / WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp))
         atomic_write_json(
             folder / CONFIG_FILE,
             {"num_layers": self.num_layers, "hidden_size": self.hidden_size, "format": 1},
@@ -262,3 +257,33 @@ class ProbeScorer:
             self.model, self.tokenizer, list(prompts), list(responses), self.pooling
         )
         return probe_rewards(self.probe, features)
+
+
+def probe_scorer(ctx: Context, folder: Path):
+    """The probe of ``folder`` on the initial policy's hidden states."""
+    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
+    probe = HybridProbe.load(folder / "probe", device=device(ctx.cfg.hardware.use_cpu))
+    return ProbeScorer(probe, model, tokenizer, ctx.cfg.reward_model.pooling)
+
+
+@register_family("representation", scorer=probe_scorer)
+def train_representation(ctx: Context, out: Path) -> dict:
+    """RRM's hybrid probe on the (frozen) initial policy's hidden states, margin-1 pairwise loss."""
+    if not is_main_process():  # one probe, trained once (rank 0), read by every rank
+        barrier()
+        return {}
+    rm = ctx.cfg.reward_model
+    pairs = reward_pairs(ctx)
+    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
+    prompts = [p.prompt for p in pairs]
+    chosen = pooled_hidden_states(model, tokenizer, prompts, [p.chosen for p in pairs], pooling=rm.pooling)
+    rejected = pooled_hidden_states(
+        model, tokenizer, prompts, [p.rejected for p in pairs], pooling=rm.pooling
+    )
+    probe, stats = train_probe(
+        chosen, rejected, epochs=rm.probe_epochs, lr=rm.probe_learning_rate, seed=ctx.cfg.seed
+    )
+    probe.save(out / "probe")
+    print(f"representation probe: {stats}")
+    barrier()
+    return stats

@@ -8,8 +8,14 @@ from pathlib import Path
 import torch
 
 from dr_irl.distributed.deepspeed import zero3_init_disabled
-from dr_irl.rewards.backbones import load_reward_model, load_reward_tokenizer, score_texts
-from dr_irl.rewards.irl import SHARED, adapter_base_path, load_scoring_model
+from dr_irl.rewards.backbones import (
+    SHARED,
+    adapter_base_path,
+    load_reward_model,
+    load_reward_tokenizer,
+    load_scoring_model,
+    score_texts,
+)
 
 
 class Scorer:

@@ -12,7 +12,12 @@ def inert_factor_warnings(scaler: Any, prompts_per_step: int, num_categories: in
     """
     out = []
     per_prompt = scaler.granularity == "prompt"
-    if scaler.use_data and per_prompt and scaler.delta_bar_scope == "category" and prompts_per_step <= num_categories:
+    if (
+        scaler.use_data
+        and per_prompt
+        and scaler.delta_bar_scope == "category"
+        and prompts_per_step <= num_categories
+    ):
         out.append(
             f"scaler.delta_bar_scope=category with granularity=prompt and {prompts_per_step} prompts per step over "
             f"{num_categories} categories: a category that appears once in a step has δ = δ̄, so α^D ≡ 1 for it "

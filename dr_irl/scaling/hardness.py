@@ -33,7 +33,9 @@ def sentence_set_similarity(response_emb: torch.Tensor, demo_emb: torch.Tensor) 
     return (r @ d.T).max(dim=1).values.mean()
 
 
-def alpha_data(delta: torch.Tensor, delta_bar: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+def alpha_data(
+    delta: torch.Tensor, delta_bar: torch.Tensor, temperature: float | None = None
+) -> torch.Tensor:
     """α^D = σ(δ) / σ(δ̄), element-wise (``delta_bar`` broadcast to ``delta``): the paper's factor.
 
     With a ``temperature`` T (an option beyond the paper, off by default): α^D = 2·σ((δ − δ̄)/T), which is 1

@@ -31,7 +31,9 @@ def outlier_mask(gap: torch.Tensor, category: torch.Tensor, num_categories: int,
     return (gap - means[category]).pow(2) <= tau
 
 
-def alpha_model(gap_mean: torch.Tensor, gap_ema: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+def alpha_model(
+    gap_mean: torch.Tensor, gap_ema: torch.Tensor, temperature: float | None = None
+) -> torch.Tensor:
     """α^M = σ(gap mean) / σ(running mean of the gap), element-wise: the paper's factor.
 
     With a ``temperature`` T (beyond the paper, off by default): α^M = 2·σ((gap − EMA)/T), 1 when the gap

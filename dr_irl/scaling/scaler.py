@@ -111,7 +111,9 @@ class DynamicRewardScaler:
         if delta_bar is not None:
             bar = delta_bar.double()
         elif self.delta_bar_scope == "dataset":
-            raise ValueError("scaler.delta_bar_scope=dataset needs the per-category delta_bar (stage alpha_offline)")
+            raise ValueError(
+                "scaler.delta_bar_scope=dataset needs the per-category delta_bar (stage alpha_offline)"
+            )
         elif self.delta_bar_scope == "batch":
             bar = d.mean().expand(n).clone()
         else:

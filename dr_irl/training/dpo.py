@@ -1,4 +1,5 @@
-"""DPO (TRL's DPOTrainer) and DPO-S, DPO whose β is scaled per pair by the DR-IRL α.
+"""DPO (TRL's DPOTrainer) and DPO-S, DPO whose β is scaled per pair by the DR-IRL α (``optimizer.name=dpo``,
+``dpo_s``).
 
 Pairs: chosen = the record's ``chosen`` or its demonstration, rejected = the record's ``rejected`` or a
 reference sample ỹ ~ π_ref (the same negatives the IRL reward models see).
@@ -14,8 +15,20 @@ from omegaconf import DictConfig
 from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from dr_irl.data.pairs import Pair
-from dr_irl.hf_trainer import checkpoint_args, hardware_args
+from dr_irl.data.pairs import Pair, preference_pairs
+from dr_irl.hf_trainer import JsonlMetricsCallback, TrackerCallback, checkpoint_args, hardware_args
+from dr_irl.io import atomic_write_json
+from dr_irl.pipeline import Context
+from dr_irl.rewards.families import reward_models
+from dr_irl.run_artifacts import (
+    hardness_scorer,
+    init_policy_path,
+    offline_delta_bar,
+    records,
+    reference_samples,
+)
+from dr_irl.scaling.build import build_scaler
+from dr_irl.training.methods import register_method
 
 
 class WeightedPreferenceCollator(DataCollatorForPreference):
@@ -131,3 +144,74 @@ def train_dpo(
     result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
     return {"train_loss": result.training_loss, "pairs": len(pairs), "steps": trainer.state.global_step}
+
+
+def dpo_s_scales(ctx: Context, pairs: list[Pair]) -> torch.Tensor:
+    """α per pair for DPO-S: δ of the rejected sample vs the demonstration, gap R(x, y*) − R(x, ỹ).
+
+    One pass over all pairs (group size 1), α^M per pair as σ(gap_i)/σ(category mean gap).
+    """
+    cfg = ctx.cfg
+    sc = cfg.scaler
+    categories = list(cfg.dataset.categories)
+    index = {c: i for i, c in enumerate(categories)}
+    scaler = build_scaler(sc, categories, granularity="response", gap_pooling="unit")
+    delta = gap = None
+    if sc.use_data:
+        delta = hardness_scorer(ctx).delta([p.rejected for p in pairs], [p.chosen for p in pairs])
+    if sc.use_model:
+        models = reward_models(ctx)
+        prompts, cats = [p.prompt for p in pairs], [p.category for p in pairs]
+        gap = models.score(prompts, [p.chosen for p in pairs], cats) - models.score(
+            prompts, [p.rejected for p in pairs], cats
+        )
+    bar = offline_delta_bar(ctx, categories) if sc.use_data else None
+    result = scaler(
+        torch.tensor([index[p.category] for p in pairs]), group_size=1, delta=delta, gap=gap, delta_bar=bar
+    )
+    ctx.tracker.log(
+        {**{f"{ctx.stage}/dpo_s/{k}": v for k, v in result.stats.items()}, f"{ctx.stage}/step": 0}
+    )
+    return result.alpha
+
+
+def _run_dpo(ctx: Context, out: Path, scaled: bool) -> dict:
+    cfg = ctx.cfg
+    pairs = preference_pairs(records(ctx, "train"), reference_samples(ctx))
+    scales = dpo_s_scales(ctx, pairs).tolist() if scaled else None
+    if scales is not None:
+        atomic_write_json(
+            out / "beta_scale.json",
+            {p.prompt_id + f"#{i}": s for i, (p, s) in enumerate(zip(pairs, scales, strict=True))},
+        )
+    summary = train_dpo(
+        init_policy_path(ctx),
+        pairs,
+        out,
+        cfg.optimizer,
+        cfg.model,
+        cfg.hardware,
+        cfg.seed,
+        beta_scale=scales,
+        callbacks=[JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)],
+    )
+    if scales is not None:
+        summary["beta_scale"] = {"mean": sum(scales) / len(scales), "min": min(scales), "max": max(scales)}
+    return {**summary, "model_path": "model", "responder": "greedy"}
+
+
+@register_method("dpo", reads=("reference_samples",))
+def run_dpo(ctx: Context, out: Path) -> dict:
+    """DPO on (demonstration or chosen ≻ reference sample or rejected) pairs."""
+    return _run_dpo(ctx, out, scaled=False)
+
+
+@register_method(
+    "dpo_s",
+    reads=("reference_samples", "reward_models", "alpha_offline"),
+    uses_scaler=True,
+    requires_scaler=True,
+)
+def run_dpo_s(ctx: Context, out: Path) -> dict:
+    """DPO whose β is scaled per pair by the α of ``scaler``."""
+    return _run_dpo(ctx, out, scaled=True)

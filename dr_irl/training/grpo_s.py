@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from trl import GRPOConfig, GRPOTrainer
 
-from dr_irl.encoders.hardness import HardnessScorer
+from dr_irl.encoders.delta import HardnessScorer
 from dr_irl.hf_trainer import checkpoint_args, hardware_args
 from dr_irl.rewards.router import CategoryRewardFunction
 from dr_irl.scaling import DynamicRewardScaler, scale_advantages

@@ -1,4 +1,5 @@
-"""SFT on demonstrations (forward KL): the warm start of random-weight models and the SFT baseline."""
+"""SFT on demonstrations (forward KL): the warm start of random-weight models, π_SFT, and the SFT baseline
+(``optimizer.name=sft``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from omegaconf import DictConfig
 
 from dr_irl.data.schema import Record
 from dr_irl.hf_trainer import (
+    JsonlMetricsCallback,
+    TrackerCallback,
     checkpoint_args,
     hardware_args,
     load_trainable_policy,
@@ -18,6 +21,9 @@ from dr_irl.hf_trainer import (
     train_resumable,
     use_compact_progress,
 )
+from dr_irl.pipeline import Context
+from dr_irl.run_artifacts import init_policy_path, records
+from dr_irl.training.methods import register_method
 
 
 def sft_dataset(records: Sequence[Record]):
@@ -75,3 +81,20 @@ def train_sft(
     result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
     return {"train_loss": result.training_loss, "examples": len(records)}
+
+
+@register_method("sft")
+def run_sft(ctx: Context, out: Path) -> dict:
+    """SFT on every training demonstration (refusals and benign answers)."""
+    cfg = ctx.cfg
+    summary = train_sft(
+        init_policy_path(ctx),
+        records(ctx, "train"),
+        out,
+        cfg.optimizer,
+        cfg.model,
+        cfg.hardware,
+        cfg.seed,
+        callbacks=[JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)],
+    )
+    return {**summary, "model_path": "model", "responder": "greedy"}

