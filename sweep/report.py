@@ -16,10 +16,8 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -39,7 +37,7 @@ from dr_irl.evaluation.comparison import (  # noqa: E402
     read_generations,
     units_summary,
 )
-from dr_irl.io import atomic_write_text  # noqa: E402
+from dr_irl.io import atomic_path, atomic_write_text  # noqa: E402
 
 AFTER_METRICS = ("refusal_rate", "over_refusal_rate", "mean_reward")
 BEFORE_METRICS = ("refusal_rate", "over_refusal_rate")
@@ -266,16 +264,9 @@ def color(i: int) -> str:
 
 
 def save_figure(fig: Figure, path: Path) -> None:
-    """Save ``fig`` as PNG through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Save ``fig`` as PNG, atomically (:func:`dr_irl.io.atomic_path`)."""
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def plot_curves(summaries: list[MethodSummary], key: str, ylabel: str, path: Path) -> bool:

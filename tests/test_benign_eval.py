@@ -12,7 +12,7 @@ import pytest
 from dr_irl.config import CATEGORIES
 from dr_irl.data import load_records
 from dr_irl.data.bundled import bundled_paths
-from dr_irl.data.sources import normalize_prompt
+from dr_irl.data.labels import normalize_prompt
 
 PATH = bundled_paths()["train"].parent / "benign_eval.jsonl"
 ROOT = Path(__file__).resolve().parents[1]

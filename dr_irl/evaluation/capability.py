@@ -45,15 +45,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from dr_irl.data.fetch import text as _text
 from dr_irl.data.schema import DataError
-from dr_irl.evaluation.benchmarks import (
+from dr_irl.evaluation.entries import (
     PackageCopy,
-    _get,
-    _sample,
-    _text,
     fetch_rows,
     read_rows,
 )
+from dr_irl.evaluation.entries import entry_value as _get
+from dr_irl.evaluation.entries import seeded_sample as _sample
 from dr_irl.packages import package_folder
 from dr_irl.registry import Registry
 
