@@ -39,8 +39,12 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True  # before importing: a builtin module may look names up while it loads
-            for module in self.builtins:
-                importlib.import_module(module)
+            try:
+                for module in self.builtins:
+                    importlib.import_module(module)
+            except BaseException:
+                self._loaded = False  # the next lookup tries again (and fails naming the module)
+                raise
 
     def get(self, name: str) -> T:
         self._load()
