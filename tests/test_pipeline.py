@@ -137,7 +137,8 @@ def test_stage_cache_restores_the_stages_another_run_finished(compose_cfg, tmp_p
     restored = {
         line.split(":")[0].split()[-1] for line in out.splitlines() if "restored from the stage cache" in line
     }
-    assert restored == {"data", "warm_start", "reference_samples", "reward_models", "eval_base"}
+    upstream = {"data", "warm_start", "reference_samples", "reward_models", "alpha_offline", "eval_base"}
+    assert restored == upstream | {"reward_check"}
     weights = next((tmp_path / "b" / "stages" / "reward_models" / "models" / "insult").glob("*.safetensors"))
     entry = next((cache / "reward_models").iterdir())
     assert weights.stat().st_ino == (entry / "models" / "insult" / weights.name).stat().st_ino  # hard link
