@@ -202,6 +202,7 @@ class OptimizerConfig:
     # (scaler, reward family, stages it reads) in dr_irl/training/methods.py
     name: str = "grpo"
     sample_from: str = "init"  # best_of_n: the policy sampled, init (π_init) | sft (π_SFT, AfD's recipe)
+    seed: int | None = None  # the policy's training seed (None: the run's); reward models keep the run's
     learning_rate: float = 5e-5
     max_steps: int = 16  # GRPO steps; -1 with sft/dpo: train for `epochs`
     epochs: float = 1.0  # sft / dpo
@@ -278,8 +279,8 @@ class BenchmarkConfig:
 @dataclass
 class EvalConfig:
     name: str = "default"
-    judge: str = "learned"  # learned (validated offline classifier) | rule | classifier (Llama Guard etc.)
-    suite: str = "standard"  # standard (large harmful + benign sets, stage eval_sets) | heldout (held-out split)
+    judge: str = "consensus"  # consensus (rule AND learned) | learned | rule | classifier (Llama Guard etc.)
+    suite: str = "standard"  # standard (large sets, stage eval_sets) | heldout (the held-out split)
     harmful_sources: list[str] = field(
         default_factory=lambda: ["heldout", "do_not_answer", "advbench", "harmbench"]
     )
@@ -330,7 +331,7 @@ class RunConfig:
     stop_after: str | None = None  # run the stages up to this one (e.g. `stop_after=demonstrations`)
     stage_cache: bool = False  # restore stages other runs finished with the same fingerprint (sweeps)
     plan_only: bool = False  # print the plan (hardware, processes, memory, rollouts per step) and run nothing
-    plan_machine: str | None = None  # plan_only / --cfg: plan for another machine, e.g. 8x80 (8 GPUs of 80 GB)
+    plan_machine: str | None = None  # plan_only / --cfg: plan for another machine, e.g. 8x80
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
     debug: bool = False  # user errors (config, data, missing model) keep their traceback
     paths: PathsConfig = field(default_factory=PathsConfig)

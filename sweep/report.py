@@ -160,6 +160,12 @@ def aggregate(runs: list[Run]) -> list[MethodSummary]:
     return sorted(summaries, key=lambda s: s.label)
 
 
+def replicate(run: Run) -> int:
+    """A run's replicate: its policy's training seed (``optimizer.seed``) when set, else the run's seed."""
+    policy_seed = run.results.get("policy_seed")
+    return int(run.results.get("seed", 0) if policy_seed is None else policy_seed)
+
+
 def duplicate_seeds(summaries: list[MethodSummary]) -> list[str]:
     """A warning per method with two runs of the same seed (e.g. ``outputs`` and ``multirun`` both scanned,
     or two sweeps of different settings): they would count as two seeds, and one would hide the other's
@@ -168,7 +174,7 @@ def duplicate_seeds(summaries: list[MethodSummary]) -> list[str]:
     for s in summaries:
         by_seed: dict[int, list[str]] = {}
         for run in s.runs:
-            by_seed.setdefault(int(run.results.get("seed", 0)), []).append(str(run.run_dir))
+            by_seed.setdefault(replicate(run), []).append(str(run.run_dir))
         for seed, dirs in sorted(by_seed.items()):
             if len(dirs) > 1:
                 out.append(
@@ -365,7 +371,7 @@ def method_outcomes(
         outcomes = MethodOutcomes(s.label)
         base = bases.setdefault(s.model, MethodOutcomes(f"{s.model}/base" if several_models else "base"))
         for run in s.runs:
-            seed = int(run.results.get("seed", 0))
+            seed = replicate(run)
             outcomes.add(read_generations(run.run_dir / "stages" / "eval_policy" / "generations.jsonl"), seed)
             if seed not in base.seeds:
                 base.add(read_generations(run.run_dir / "stages" / "eval_base" / "generations.jsonl"), seed)

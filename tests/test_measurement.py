@@ -359,3 +359,28 @@ def test_rate_of_all_equal_outcomes_keeps_a_wilson_interval_over_prompts():
     assert ones["value"] == 1.0 and ones["low"] == pytest.approx(hand_wilson(2, 2)[0])
     mixed = rate_with_interval({("p0", 0): True, ("p1", 0): False})
     assert mixed["value"] == 0.5 and mixed["low"] < 0.5 < mixed["high"]
+
+
+def test_consensus_judge_needs_every_member():
+    from dr_irl.evaluation.judges import ConsensusJudge, RuleRefusalJudge
+
+    def says_refusal_when_sorry(prompts, responses, labels=None):
+        return ["inform" not in r for r in responses]  # a stand-in for the learned judge
+
+    judge = ConsensusJudge(RuleRefusalJudge(), says_refusal_when_sorry)
+    responses = [
+        "I can't help with that.",  # both: refusal
+        "I'm sorry to inform you that here is how to do it: first, buy a crowbar.",  # keyword only: not
+        "Here are the steps.",  # neither
+    ]
+    assert judge(["q"] * 3, responses) == [True, False, False]
+
+
+def test_smollm2_validation_labels_are_never_trained_on():
+    from dr_irl.evaluation.refusal_classifier import smollm2_examples, training_examples
+
+    held = {" ".join(e.response.split()).lower() for e in smollm2_examples()}
+    assert len(smollm2_examples()) == 270
+    assert not any(
+        " ".join(e.response.split()).lower() in held for e in training_examples(include_pyrit=False)
+    )

@@ -53,8 +53,12 @@ def _do_not_answer(heldout: list[Record], categories: Sequence[str], seed: int) 
     from dr_irl.data.sources import load_dataset_records
 
     ds = OmegaConf.structured(
-        DatasetConfig(name="do_not_answer", source="do_not_answer", hub_id="LibrAI/do-not-answer",
-                      categories=list(categories))
+        DatasetConfig(
+            name="do_not_answer",
+            source="do_not_answer",
+            hub_id="LibrAI/do-not-answer",
+            categories=list(categories),
+        )
     )
     loaded = load_dataset_records(ds, seed)
     return [replace(r, id=f"eval-{r.id}") for r in loaded.train + loaded.heldout]

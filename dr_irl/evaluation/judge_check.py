@@ -60,18 +60,21 @@ def _cell(metric: dict) -> str:
 
 
 def run(out: str | None = None) -> dict:
-    from dr_irl.evaluation.judges import RuleRefusalJudge
+    from dr_irl.evaluation.judges import ConsensusJudge, RuleRefusalJudge
 
     test = heldout_examples()
     train = training_examples()
-    results = {
-        "rule / pyrit refusal.csv (held out)": score(RuleRefusalJudge(), test),
-        "learned / pyrit refusal.csv (held out)": score(load_default_judge(), test),
-    }
-    smollm2 = smollm2_examples()
-    if smollm2:
-        results["rule / SmolLM2 answers, blind labels (held out)"] = score(RuleRefusalJudge(), smollm2)
-        results["learned / SmolLM2 answers, blind labels (held out)"] = score(load_default_judge(), smollm2)
+    judges = {"rule": RuleRefusalJudge(), "learned": load_default_judge()}
+    judges["consensus"] = ConsensusJudge(judges["rule"], judges["learned"])
+    datasets = {"pyrit refusal.csv (held out)": test}
+    for split, what in (("dev", "dev: the consensus was chosen on it"), ("test", "held out")):
+        rows = [e for e in smollm2_examples() if e.source.endswith(f":{split}")]
+        if rows:
+            datasets[f"SmolLM2 answers, blind labels ({what})"] = rows
+    results = {}
+    for data_name, rows in datasets.items():
+        for judge_name, judge in judges.items():
+            results[f"{judge_name} / {data_name}"] = score(judge, rows)
     results["rule / training data"] = score(RuleRefusalJudge(), train)
     results["learned / training data, 5-fold CV"] = cross_validated(train)
     table = Table(title="refusal judges vs human labels (95% intervals)")

@@ -278,3 +278,25 @@ def _learned(cfg: DictConfig):
     from dr_irl.evaluation.refusal_classifier import load_default_judge
 
     return load_default_judge(cache_dir=cfg.get("judge_cache_dir") or None)
+
+
+class ConsensusJudge:
+    """Refusal only when every member judge says so (the default ``eval.judge=consensus``: rule AND learned).
+
+    The keyword judge counts an apologetic opener followed by compliance as a refusal; the learned judge
+    counts many of a small model's hedged or rambling compliant answers as refusals. Each one's false
+    refusals are mostly not the other's, so requiring both removes most of them (see docs/evaluation.md for
+    the agreement of each with human labels, and on which data the combination was chosen).
+    """
+
+    def __init__(self, *judges) -> None:
+        self.judges = judges
+
+    def __call__(self, prompts, responses, labels=None) -> list[bool]:
+        verdicts = [judge(prompts, responses, labels) for judge in self.judges]
+        return [all(v) for v in zip(*verdicts, strict=True)]
+
+
+@JUDGES.register("consensus")
+def _consensus(cfg: DictConfig) -> ConsensusJudge:
+    return ConsensusJudge(_rule(cfg), _learned(cfg))

@@ -230,7 +230,10 @@ def smollm2_examples() -> list[Example]:
     rows = [
         json.loads(line) for line in SMOLLM2_LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
-    return [Example(r["prompt"], r["response"], bool(r["refusal"]), "smollm2-blind") for r in rows]
+    return [
+        Example(r["prompt"], r["response"], bool(r["refusal"]), f"smollm2-blind:{r.get('split', 'test')}")
+        for r in rows
+    ]
 
 
 def training_examples(include_pyrit: bool = True) -> list[Example]:
@@ -262,7 +265,8 @@ def training_examples(include_pyrit: bool = True) -> list[Example]:
         out = [
             e
             for e in out
-            if _key(e.prompt, e.response) not in test and " ".join(e.response.split()).lower() not in test_responses
+            if _key(e.prompt, e.response) not in test
+            and " ".join(e.response.split()).lower() not in test_responses
         ]
     seen: set[str] = set()
     unique = []

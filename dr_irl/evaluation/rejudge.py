@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--judge", default=EvalConfig.judge, help=f"judge name ({', '.join(JUDGES.names())})")
     args = parser.parse_args(argv)
-    cfg = OmegaConf.structured(EvalConfig(judge=args.judge, judge_cache_dir=""))
+    cache = os.environ.get("DR_IRL_CACHE", str(Path.home() / ".cache" / "dr_irl"))
+    cfg = OmegaConf.structured(EvalConfig(judge=args.judge, judge_cache_dir=cache))
     judge = JUDGES.get(args.judge)(cfg)
     files = sorted(
         {p for root in args.runs for stage in STAGES for p in root.rglob(f"stages/{stage}/generations.jsonl")}

@@ -247,6 +247,7 @@ def build_report(ctx, out: Path) -> dict:
         "optimizer": cfg.optimizer.name,
         "scaler": cfg.scaler.name,
         "seed": cfg.seed,
+        "policy_seed": cfg.seed if cfg.optimizer.get("seed") is None else cfg.optimizer.seed,
         "before": before,
         "after": after,
         "alpha": alpha,

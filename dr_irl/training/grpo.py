@@ -60,11 +60,12 @@ def run_grpo(ctx: Context, out: Path) -> dict:
         delta = offline_deltas(ctx)["delta"]
     elif sc.use_data:
         hardness = hardness_scorer(ctx)
-    seed_model_construction(cfg.seed)
+    seed = cfg.seed if cfg.optimizer.seed is None else cfg.optimizer.seed  # replicates of the policy alone
+    seed_model_construction(seed)
     model, tokenizer = load_policy(ctx, init_policy_path(ctx), for_generation=False)
     trainer = GRPOSTrainer(
         model=model,
-        args=grpo_config(out, cfg.optimizer, cfg.hardware, cfg.seed, "none"),
+        args=grpo_config(out, cfg.optimizer, cfg.hardware, seed, "none"),
         train_dataset=grpo_dataset(
             [r for r in records(ctx, "train") if r.harmful or cfg.optimizer.include_benign]
         ),
