@@ -93,36 +93,45 @@ def steps_of(output: str, word: str) -> set[str]:
     return {line.split(":")[0].split()[-1] for line in output.splitlines() if word in line}
 
 
-# ------------------------------------------------------------------- (a), (g), (h): runs killed mid-stage
+# ------------------------------------------------------------ (a), (g), (h): runs killed or locked mid-run
+
+
+def test_a_second_run_on_a_busy_run_directory_fails_at_once_naming_the_holder(compose_cfg, tmp_path):
+    args = fast(two_category_data(tmp_path / "data"), "stop_after=reward_models")
+    run_dir, log = tmp_path / "run", tmp_path / "first.log"
+    first = start_train(log, *args, f"hydra.run.dir={run_dir}")
+    owner = run_dir / ".dr_irl.owner.json"  # written once the first run holds the lock, before any stage
+    deadline = time.monotonic() + 900
+    while not owner.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        with pytest.raises(RunLockedError) as refused:
+            run(compose_cfg(args), run_dir)
+        assert first.poll() is None, "the first run ended before the second one started"
+    finally:
+        first.kill()
+        first.wait()
+    message = str(refused.value)
+    assert str(run_dir) in message and f"pid {first.pid} on host" in message
+    RunLock(run_dir).acquire().release()  # the lock died with the killed process: no stale lock
 
 
 @pytest.fixture(scope="module")
-def killed_in_reward_models(tmp_path_factory, compose_cfg):
-    """A run killed while training its second reward model; a second run tried meanwhile."""
+def killed_in_reward_models(tmp_path_factory):
+    """A run killed while training its second reward model."""
     root = tmp_path_factory.mktemp("killed")
     args = fast(two_category_data(root / "data"), "stop_after=reward_models")
     run_dir = root / "run"
     log = root / "first.log"
     proc = start_train(log, *args, f"hydra.run.dir={run_dir}")
     tmp = run_dir / "stages" / ".reward_models.tmp"
-    deadline = time.monotonic() + 900
-    while not (tmp / "STARTED.json").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    second = None
-    try:  # (a) a second run on the same directory while the first is in reward_models
-        run(compose_cfg(args), run_dir)
-    except RunLockedError as err:
-        second = err
     # killed once the first model is saved (its summary is written last): mid-way through the second one
     kill_when(proc, tmp / "models" / TWO[0] / "reward_summary.json", log)
+    assert tmp.is_dir() and not (run_dir / "stages" / "reward_models").exists(), "not killed mid-stage"
     return SimpleNamespace(
         args=args,
         root=root,
         run_dir=run_dir,
-        second=second,
-        pid=proc.pid,
-        tmp_left=tmp.is_dir(),
-        published=(run_dir / "stages" / "reward_models").exists(),
         first_weights_mtime=(tmp / "models" / TWO[0] / "model.safetensors").stat().st_mtime_ns,
     )
 
@@ -135,16 +144,6 @@ def resumed_after_kill(killed_in_reward_models, compose_cfg):
     reference = k.root / "reference"
     run(compose_cfg(k.args), reference)
     return SimpleNamespace(**vars(k), rerun=rerun, reference=reference)
-
-
-def test_a_second_run_on_a_busy_run_directory_fails_at_once_naming_the_holder(killed_in_reward_models):
-    k = killed_in_reward_models
-    assert isinstance(k.second, RunLockedError), "the second run was not refused"
-    message = str(k.second)
-    assert str(k.run_dir) in message and f"pid {k.pid}" in message and "host" in message
-    # the refused run touched nothing: the first one's stage was still unfinished, nothing published
-    assert k.tmp_left and not k.published
-    RunLock(k.run_dir).acquire().release()  # the lock died with the killed process
 
 
 @pytest.mark.slow
