@@ -97,6 +97,11 @@ def format_report(runs: Sequence[RunTimes]) -> str:
         f"(spread {s['ratio_min']:.3f}–{s['ratio_max']:.3f}) | {s['hook_b']:.4f} | "
         f"{100 * s['hook_share']:.1f}% |"
     )
+    lines.append(
+        f"\nGRPO-S − GRPO: {s['step_b'] - s['step_a']:+.4f} s per step (medians), of which the hook "
+        f"{s['hook_b']:.4f} s; without the hook GRPO-S would be "
+        f"{(s['step_b'] - s['hook_b']) / s['step_a']:.3f}× GRPO"
+    )
     return "\n".join(lines)
 
 

@@ -86,6 +86,8 @@ def test_grpo_overhead_pair_ratios_medians_and_hook_share_by_hand():
     report = grpo_overhead.format_report(sequence)
     assert "| 2 | 12.000 | 11.400 | 0.950 | 0.3000 | 2.6% |" in report
     assert "1.050 (spread 0.950–1.050)" in report
+    assert "GRPO-S − GRPO: +0.4000 s per step (medians), of which the hook 0.2000 s" in report
+    assert "without the hook GRPO-S would be 1.018× GRPO" in report  # (11.4 − 0.2) / 11
 
 
 def test_grpo_overhead_rejects_unpaired_or_swapped_runs():
