@@ -202,7 +202,9 @@ class OptimizerConfig:
     # (scaler, reward family, stages it reads) in dr_irl/training/methods.py
     name: str = "grpo"
     sample_from: str = "init"  # best_of_n: the policy sampled, init (π_init) | sft (π_SFT, AfD's recipe)
-    seed: int | None = None  # the policy's training seed (None: the run's); reward models keep the run's
+    # the policy's training and sampling seed, every method (None: the run's seed); the data split,
+    # the reference samples and the reward models keep the run's seed
+    seed: int | None = None
     learning_rate: float = 5e-5
     max_steps: int = 16  # GRPO steps; -1 with sft/dpo: train for `epochs`
     epochs: float = 1.0  # sft / dpo
@@ -348,6 +350,16 @@ class RunConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+def policy_seed(cfg) -> int:
+    """The seed of the aligned policy's training and sampling: ``optimizer.seed``, else the run's ``seed``.
+
+    Replicates of the policy alone (``optimizer.seed=0,1,2`` with one ``seed``) share the data split, the
+    reference samples and the reward models, which depend on ``seed`` only.
+    """
+    seed = cfg.optimizer.get("seed")
+    return int(cfg.seed if seed is None else seed)
 
 
 def register_configs() -> None:

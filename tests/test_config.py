@@ -64,3 +64,38 @@ def test_llama3_without_weights_fails_fast_naming_model_and_key(tmp_path):
     assert result.returncode != 0
     message = result.stderr + result.stdout
     assert "meta-llama/Meta-Llama-3-8B-Instruct" in message and "model.path" in message
+
+
+@pytest.mark.parametrize("method", ["grpo", "sft", "dpo", "best_of_n"])
+def test_policy_seed_is_optimizer_seed_for_every_method_else_the_runs(compose_cfg, method):
+    from dr_irl.config import policy_seed
+
+    assert policy_seed(compose_cfg([f"optimizer={method}", "seed=3"])) == 3
+    assert policy_seed(compose_cfg([f"optimizer={method}", "seed=3", "optimizer.seed=7"])) == 7
+
+
+@pytest.mark.parametrize(
+    ("module", "runner", "trainer"), [("sft", "run_sft", "train_sft"), ("dpo", "run_dpo", "train_dpo")]
+)
+def test_sft_and_dpo_train_with_the_policy_seed(compose_cfg, monkeypatch, tmp_path, module, runner, trainer):
+    import importlib
+
+    mod = importlib.import_module(f"dr_irl.training.{module}")
+    seen = {}
+
+    def fake_train(*args, **kwargs):
+        seen["seed"] = args[6]
+        return {}
+
+    monkeypatch.setattr(mod, trainer, fake_train)
+    for name in ("init_policy_path", "records", "reference_samples", "preference_pairs"):
+        if hasattr(mod, name):
+            monkeypatch.setattr(mod, name, lambda *a, **k: [])
+
+    class Ctx:
+        cfg = compose_cfg([f"optimizer={module}", "seed=0", "optimizer.seed=5"])
+        tracker = None
+        stage = "policy"
+
+    getattr(mod, runner)(Ctx(), tmp_path)
+    assert seen["seed"] == 5

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from dr_irl.config import policy_seed
 from dr_irl.io import atomic_write_json, atomic_write_text
 
 ROWS = [
@@ -247,7 +248,7 @@ def build_report(ctx, out: Path) -> dict:
         "optimizer": cfg.optimizer.name,
         "scaler": cfg.scaler.name,
         "seed": cfg.seed,
-        "policy_seed": cfg.seed if cfg.optimizer.get("seed") is None else cfg.optimizer.seed,
+        "policy_seed": policy_seed(cfg),
         "before": before,
         "after": after,
         "alpha": alpha,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from dr_irl.config import policy_seed
 from dr_irl.registry import Registry
 
 RESPONDERS: Registry[Callable[..., list[str]]] = Registry("policy responder")
@@ -39,7 +40,7 @@ def best_of_n(ctx, model, tokenizer, prompts: Sequence, label: str) -> list[str]
     from dr_irl.rewards.families import reward_models
 
     ev, opt = ctx.cfg.eval, ctx.cfg.optimizer
-    torch.manual_seed(ctx.cfg.seed)
+    torch.manual_seed(policy_seed(ctx.cfg))
     candidates = generate_responses(
         model,
         tokenizer,

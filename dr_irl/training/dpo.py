@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
+from dr_irl.config import policy_seed
 from dr_irl.data.pairs import Pair, preference_pairs
 from dr_irl.hf_trainer import JsonlMetricsCallback, TrackerCallback, checkpoint_args, hardware_args
 from dr_irl.io import atomic_write_json
@@ -191,7 +192,7 @@ def _run_dpo(ctx: Context, out: Path, scaled: bool) -> dict:
         cfg.optimizer,
         cfg.model,
         cfg.hardware,
-        cfg.seed,
+        policy_seed(cfg),
         beta_scale=scales,
         callbacks=[JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dr_irl.config import policy_seed
 from dr_irl.hf_trainer import (
     JsonlMetricsCallback,
     TrackerCallback,
@@ -60,7 +61,7 @@ def run_grpo(ctx: Context, out: Path) -> dict:
         delta = offline_deltas(ctx)["delta"]
     elif sc.use_data:
         hardness = hardness_scorer(ctx)
-    seed = cfg.seed if cfg.optimizer.seed is None else cfg.optimizer.seed  # replicates of the policy alone
+    seed = policy_seed(cfg)  # replicates of the policy alone
     seed_model_construction(seed)
     model, tokenizer = load_policy(ctx, init_policy_path(ctx), for_generation=False)
     trainer = GRPOSTrainer(

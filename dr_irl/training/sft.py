@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from dr_irl.config import policy_seed
 from dr_irl.data.schema import Record
 from dr_irl.hf_trainer import (
     JsonlMetricsCallback,
@@ -94,7 +95,7 @@ def run_sft(ctx: Context, out: Path) -> dict:
         cfg.optimizer,
         cfg.model,
         cfg.hardware,
-        cfg.seed,
+        policy_seed(cfg),
         callbacks=[JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)],
     )
     return {**summary, "model_path": "model", "responder": "greedy"}
