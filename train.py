@@ -1,5 +1,7 @@
 """The one entry point: ``python train.py [group=option ...] [key=value ...]`` (``-m`` for sweeps).
 
+``method=…`` is an alias of the ``optimizer`` group (the alignment method): ``method=dpo method.beta=0.2``.
+
 With ``hardware.num_gpus > 1`` (or ``num_nodes > 1``) it relaunches itself under torchrun, every rank
 writing to the same run directory; under ``torchrun``/``accelerate launch`` it runs as one of the ranks.
 ``hardware=auto`` and ``recipe=auto`` (the defaults) are resolved first and the plan is printed before any
@@ -45,7 +47,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from dr_irl.startup import preflight
+    from dr_irl.startup import apply_group_aliases, preflight
 
+    sys.argv = apply_group_aliases(sys.argv)  # method=… is optimizer=…
     sys.argv = preflight(sys.argv, Path(__file__).resolve().parent / "conf")  # single runs: resolve auto now
     main()

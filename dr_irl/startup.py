@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -72,6 +73,24 @@ def _resolve(overrides: list[str], config_name: str, for_cfg_print: bool) -> Res
         return Resolution(
             extra, compose(extra), machine, [f"hardware=auto → {extra[0].split('=')[1]} (a run stops)"]
         )
+
+
+# names a user may type for a config group: ``method=dpo`` is ``optimizer=dpo`` (the group picks the
+# alignment method; its historical name ``optimizer`` stays the one in the config and the run names)
+GROUP_ALIASES = {"method": "optimizer"}
+_ALIAS_RE = re.compile(r"^(?P<prefix>[+~]{0,2})(?P<group>\w+)(?P<rest>[.=@].*)?$")
+
+
+def apply_group_aliases(argv: list[str]) -> list[str]:
+    """``argv`` with every override of an aliased group (``method=…``, ``method.beta=…``, ``+method.x=…``,
+    ``~method.x``) spelled with the group's config name; flags and other overrides unchanged."""
+    out = [argv[0]]
+    for arg in argv[1:]:
+        match = _ALIAS_RE.match(arg)
+        if match and match["group"] in GROUP_ALIASES and (match["rest"] or match["prefix"] == "~"):
+            arg = f"{match['prefix']}{GROUP_ALIASES[match['group']]}{match['rest'] or ''}"
+        out.append(arg)
+    return out
 
 
 def preflight(argv: list[str], conf_dir: str | Path) -> list[str]:

@@ -99,3 +99,27 @@ def test_sft_and_dpo_train_with_the_policy_seed(compose_cfg, monkeypatch, tmp_pa
 
     getattr(mod, runner)(Ctx(), tmp_path)
     assert seen["seed"] == 5
+
+
+def test_method_is_an_alias_of_the_optimizer_group():
+    from dr_irl.startup import apply_group_aliases
+
+    argv = ["train.py", "-m", "method=grpo,dpo", "method.beta=0.2", "+method.x=1", "~method.seed", "seed=1"]
+    assert apply_group_aliases(argv) == [
+        "train.py",
+        "-m",
+        "optimizer=grpo,dpo",
+        "optimizer.beta=0.2",
+        "+optimizer.x=1",
+        "~optimizer.seed",
+        "seed=1",
+    ]
+    untouched = ["train.py", "eval.method=x", "methods=1", "hydra.job.name=method", "--cfg", "job"]
+    assert apply_group_aliases(untouched) == untouched
+
+
+def test_method_alias_selects_the_optimizer_group_from_the_command_line():
+    result = run_train("method=dpo", "method.beta=0.3", "--cfg", "job", timeout=120)
+    assert result.returncode == 0, result.stderr
+    job = OmegaConf.create(result.stdout)
+    assert (job.optimizer.name, job.optimizer.beta) == ("dpo", 0.3)
