@@ -263,7 +263,7 @@ class HardwareConfig:
 @dataclass
 class BenchmarkConfig:
     """One public evaluation set: a safety set (dr_irl/evaluation/benchmarks.py) added to the held-out split,
-    or a capability set (dr_irl/evaluation/capability.py) scored for accuracy."""
+    or a capability set (dr_irl/evaluation/capability_sets.py) scored for accuracy."""
 
     name: str = "strongreject"  # strongreject | xstest | advbench | harmbench | gsm8k | hhh | basics
     path: str = ""  # local copy; empty: the hub, then a copy shipped in an installed package

@@ -14,21 +14,21 @@ import torch
 from dr_irl.data import fetch
 from dr_irl.data.schema import DataError
 from dr_irl.evaluation import benchmarks as bm
-from dr_irl.evaluation import capability as cap
-from dr_irl.evaluation.capability import (
+from dr_irl.evaluation import capability_sets as sets
+from dr_irl.evaluation.answers import (
+    answer_match,
+    extract_gsm8k_answer,
+    gsm8k_reference,
+    normalise_answer,
+    numbers_equal,
+)
+from dr_irl.evaluation.capability import choice_logprobs, evaluate_capabilities, score_choices
+from dr_irl.evaluation.capability_sets import (
     BASICS_FILE,
     CAPABILITIES,
     GSM8K_COT_EXEMPLARS,
     CapabilityItem,
-    answer_match,
-    choice_logprobs,
-    evaluate_capabilities,
-    extract_gsm8k_answer,
-    gsm8k_reference,
     load_capability,
-    normalise_answer,
-    numbers_equal,
-    score_choices,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,7 +46,7 @@ def offline(monkeypatch):
 
     monkeypatch.setattr(fetch, "hub_rows", no_cache)
     monkeypatch.setattr(bm, "package_folder", lambda name: None)
-    monkeypatch.setattr(cap, "package_folder", lambda name: None)
+    monkeypatch.setattr(sets, "package_folder", lambda name: None)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -225,8 +225,8 @@ def test_hhh_hub_reads_every_subset(offline, monkeypatch):
     monkeypatch.setattr(fetch, "hub_reachable", lambda: True)
     monkeypatch.setattr(fetch, "hub_rows", rows)
     items = load_capability({"name": "hhh"}, 0).items
-    assert calls == [("HuggingFaceH4/hhh_alignment", s, "test") for s in cap.HHH_SUBSETS]
-    assert [i.subset for i in items] == list(cap.HHH_SUBSETS)
+    assert calls == [("HuggingFaceH4/hhh_alignment", s, "test") for s in sets.HHH_SUBSETS]
+    assert [i.subset for i in items] == list(sets.HHH_SUBSETS)
     calls.clear()
     assert [i.subset for i in load_capability({"name": "hhh", "hub_config": "helpful"}, 0).items] == [
         "helpful"
@@ -237,7 +237,7 @@ def test_hhh_hub_reads_every_subset(offline, monkeypatch):
 def test_hhh_bigbench_package_copy(offline, monkeypatch, tmp_path):
     root = tmp_path / "bigbench"
     shutil.copytree(HHH, root / "benchmark_tasks" / "hhh_alignment")
-    monkeypatch.setattr(cap, "package_folder", lambda name: root if name == "bigbench" else None)
+    monkeypatch.setattr(sets, "package_folder", lambda name: root if name == "bigbench" else None)
     loaded = load_capability({"name": "hhh"}, 0)
     assert loaded.report["copy"].startswith("bigbench package copy") and len(loaded.items) == 4
 

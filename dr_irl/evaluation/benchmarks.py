@@ -281,10 +281,10 @@ def load_benchmark(entry: Any, seed: int) -> BenchmarkResult:
 def load_benchmarks(entries: Iterable[Any], seed: int) -> dict[str, BenchmarkResult]:
     """``load_benchmark`` of every safety entry of ``eval.benchmarks``, by name (a name may appear once).
 
-    Capability sets (``gsm8k``, ``hhh``, ``basics``: :mod:`dr_irl.evaluation.capability`) are skipped here;
-    ``evaluate_capabilities`` scores them. A name known to neither fails with both lists of names.
+    Capability sets (``gsm8k``, ``hhh``, ``basics``: :mod:`dr_irl.evaluation.capability_sets`) are skipped
+    here; ``evaluate_capabilities`` scores them. A name known to neither fails with both lists of names.
     """
-    from dr_irl.evaluation.capability import CAPABILITIES
+    from dr_irl.evaluation.capability_sets import CAPABILITIES
 
     out: dict[str, BenchmarkResult] = {}
     for entry in entries:

@@ -1,5 +1,5 @@
 """One ``eval.benchmarks`` entry — its settings, where its rows come from, its seeded sample — for the safety
-sets (:mod:`dr_irl.evaluation.benchmarks`) and the capability sets (:mod:`dr_irl.evaluation.capability`)
+sets (:mod:`dr_irl.evaluation.benchmarks`) and the capability sets (:mod:`dr_irl.evaluation.capability_sets`)
 alike. The rows come through the training sources' chain, :func:`dr_irl.data.fetch.fetch_rows`."""
 
 from __future__ import annotations
