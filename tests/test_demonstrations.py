@@ -47,6 +47,11 @@ def test_retries_until_a_valid_refusal_and_counts(monkeypatch):
     assert (stats.kept, stats.failed, stats.attempts) == (2, 1, 3 + 2 + 2)
     assert calls[0][1] is False and all(sample for _, sample in calls[1:])  # greedy first, then sampling
     assert stats.tokens[0] == 10 and len(stats.seconds) == 3
+    assert stats.outputs == [
+        "bad -> refuse #### I can't help with that.",
+        "x #### Sorry, I won't do that.",
+        "nope",
+    ]
     assert stats.summary()["tokens_per_demonstration"] == pytest.approx(sum(stats.tokens) / 3)
     with pytest.raises(ValueError, match="demonstrations.template"):
         generate_demonstrations(None, None, ["p"], "tot", is_refusal)

@@ -53,6 +53,7 @@ class GenerationStats:
     attempts: int = 0
     tokens: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # per prompt: the generator's text of its last attempt
 
     def summary(self) -> dict:
         n = max(1, len(self.tokens))
@@ -187,6 +188,7 @@ def generate_demonstrations(
     answers: list[str | None] = [None] * len(prompts)
     spent_tokens = [0] * len(prompts)
     spent_seconds = [0.0] * len(prompts)
+    outputs = [""] * len(prompts)
     pending = list(range(len(prompts)))
     for attempt in range(max_attempts):
         if not pending:
@@ -214,6 +216,7 @@ def generate_demonstrations(
             for i, text, n_tokens in zip(idx, texts, lengths, strict=True):
                 spent_tokens[i] += n_tokens
                 spent_seconds[i] += per_prompt
+                outputs[i] = text
                 answer = extract_answer(text)
                 if answer is not None and is_refusal(answer):
                     answers[i] = answer
@@ -227,6 +230,7 @@ def generate_demonstrations(
             stats.kept += 1
         stats.tokens.append(spent_tokens[i])
         stats.seconds.append(spent_seconds[i])
+    stats.outputs = outputs
     return answers, stats
 
 

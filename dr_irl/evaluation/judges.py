@@ -273,7 +273,7 @@ def _classifier(cfg: DictConfig) -> ClassifierJudge:
 
 @JUDGES.register("learned")
 def _learned(cfg: DictConfig):
-    """``eval.judge=learned`` (the default): the MiniLM + rule-feature refusal classifier validated by
+    """``eval.judge=learned``: the MiniLM + rule-feature refusal classifier validated by
     ``make judge-check`` (:mod:`dr_irl.evaluation.refusal_classifier`)."""
     from dr_irl.evaluation.refusal_classifier import load_default_judge
 
