@@ -187,3 +187,29 @@ def test_optimizers_without_a_scaler_select_none_unless_told(compose_cfg, optimi
     told = compose_cfg([f"optimizer={optimizer}", "scaler=clip_gap"])  # the command line wins (sweeps)
     assert told.scaler.name == "clip_gap" and invalid_combination(told)
     assert compose_cfg(["optimizer=grpo"]).scaler.name == "clip_gap"
+
+
+@pytest.mark.parametrize(("max_steps", "expected"), [(24, 24), (-1, -1)])
+def test_sft_honours_max_steps_for_matched_budgets(compose_cfg, monkeypatch, tmp_path, max_steps, expected):
+    import trl
+
+    from dr_irl.training import sft
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_config(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(trl, "SFTConfig", fake_config)
+    monkeypatch.setattr(sft, "load_trainable_policy", lambda *a, **k: (None, None))
+    cfg = compose_cfg(["optimizer=sft", f"optimizer.max_steps={max_steps}"])
+    with pytest.raises(Stop):
+        sft.train_sft("m", [], tmp_path, cfg.optimizer, cfg.model, cfg.hardware, 0)
+    assert seen["max_steps"] == expected and seen["num_train_epochs"] == cfg.optimizer.epochs
+    with pytest.raises(Stop):  # the warm start's config has no max_steps: its epochs decide
+        sft.train_sft("m", [], tmp_path, cfg.warm_start, cfg.model, cfg.hardware, 0)
+    assert seen["max_steps"] == -1

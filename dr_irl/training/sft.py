@@ -61,6 +61,7 @@ def train_sft(
     args = SFTConfig(
         output_dir=str(out_dir / "trainer"),
         num_train_epochs=sft_cfg.epochs,
+        max_steps=sft_cfg.get("max_steps", -1),  # > 0 overrides epochs (matched budgets across methods)
         learning_rate=sft_cfg.learning_rate,
         per_device_train_batch_size=sft_cfg.batch_size,
         max_length=sft_cfg.max_length,
