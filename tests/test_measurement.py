@@ -23,7 +23,7 @@ from dr_irl.data.schema import Record
 from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm, rate_with_interval
 from dr_irl.evaluation.eval_sets import near_duplicate_filter
 from dr_irl.evaluation.metrics import helpfulness_metrics, is_degenerate, refusal_metrics
-from dr_irl.evaluation.rejudge import rejudge_file
+from dr_irl.evaluation.rejudge import refresh_results, rejudge_file
 from dr_irl.evaluation.report import hacking_warnings
 from dr_irl.evaluation.reward_check import adversarial_accuracy
 from dr_irl.evaluation.statistics import (
@@ -288,6 +288,38 @@ def test_rejudge_counts_a_zero_relevance_as_off_topic(tmp_path):
     assert rejudge_file(path, lambda p, r, labels: [False] * len(r), "rule", relevance_threshold=0.2) == 2
     helpful = [json.loads(line)["helpful"] for line in path.read_text().splitlines()]
     assert helpful == [False, True]
+
+
+def test_rejudged_run_results_follow_the_new_verdicts(tmp_path):
+    def row(i, label, category, refused, helpful=None, set_name="heldout"):
+        r = {"id": f"{label}{i}", "label": label, "category": category, "prompt": "q", "response": "a"}
+        return {**r, "refused": refused, "helpful": helpful, "set": set_name}
+
+    before = [row(0, "harmful", "insult", False), row(1, "harmful", "privacy", False)]
+    before += [row(2, "benign", "insult", False, True), row(3, "benign", "insult", False, True)]
+    after = [row(0, "harmful", "insult", True), row(1, "harmful", "privacy", False)]
+    after += [row(2, "benign", "insult", True, False), row(3, "benign", "insult", False, True)]
+    after += [row(9, "harmful", "insult", True, set_name="advbench")]  # a benchmark set: not in the headline
+    for stage, rows in (("eval_base", before), ("eval_policy", after)):
+        (tmp_path / "stages" / stage).mkdir(parents=True)
+        (tmp_path / "stages" / stage / "generations.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
+    stale = {"refusal_rate": 0.9, "over_refusal_rate": 0.9, "helpful_rate": 0.1, "per_category_refusal": {}}
+    results = {"before": dict(stale), "after": dict(stale), "paired_tests": {"capability:basics": {"p": 1}}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert refresh_results(tmp_path, "consensus")
+    fresh = json.loads((tmp_path / "results.json").read_text())
+    assert fresh["judge"] == "consensus" and fresh["after"]["judge"] == "consensus"
+    assert (fresh["before"]["refusal_rate"], fresh["after"]["refusal_rate"]) == (0.0, 0.5)
+    assert (fresh["after"]["over_refusal_rate"], fresh["after"]["helpful_rate"]) == (0.5, 0.5)
+    assert fresh["after"]["per_category_refusal"] == {"insult": 1.0, "privacy": 0.0}
+    low, high = fresh["after"]["refusal_rate_ci"]
+    assert low == pytest.approx(0.0945, abs=1e-3) and high == pytest.approx(
+        0.9055, abs=1e-3
+    )  # Wilson, 1 of 2
+    assert "refusal" in fresh["paired_tests"] and fresh["paired_tests"]["capability:basics"] == {"p": 1}
+    assert not refresh_results(tmp_path / "missing", "consensus")
 
 
 def test_sharpened_factors_match_the_hand_computation():

@@ -1,9 +1,11 @@
 """Judge a finished run's answers again: ``python -m dr_irl.evaluation.rejudge RUN_DIR [...] [--judge NAME]``.
 
 Rewrites ``refused`` (and ``helpful``) in ``stages/eval_base`` / ``stages/eval_policy`` ``generations.jsonl``
-with the named judge (default: the configured default, ``learned``), keeping the previous verdict as
-``refused_<previous judge>``, and records the judge in each row's ``judge`` field. ``make report`` then reads the
-new verdicts; the runs' own ``results.json`` keep the numbers of the judge they ran with.
+with the named judge (default: the configured default, ``consensus``), keeping the previous verdict as
+``refused_<previous judge>``, and records the judge in each row's ``judge`` field. The run's ``results.json``
+follows: its before/after refusal, over-refusal and helpful rates (with intervals), per-category refusal and
+before/after paired tests are recomputed from the new verdicts and ``judge`` names the judge, so ``make report``
+and the run's own numbers agree.
 """
 
 from __future__ import annotations
@@ -47,6 +49,47 @@ def rejudge_file(path: Path, judge, name: str, relevance_threshold: float) -> in
     return len(rows)
 
 
+def refresh_results(run_dir: Path, name: str) -> bool:
+    """Recompute ``run_dir/results.json``'s judge-dependent numbers from its re-judged answers; False when the
+    run has no ``results.json`` or no evaluation stage."""
+    from dr_irl.evaluation.report import before_after_tests
+    from dr_irl.evaluation.statistics import rate
+    from dr_irl.io import atomic_write_json
+
+    path = run_dir / "results.json"
+    if not path.is_file():
+        return False
+    results = json.loads(path.read_text(encoding="utf-8"))
+    for key, stage in (("before", "eval_base"), ("after", "eval_policy")):
+        file = run_dir / "stages" / stage / "generations.jsonl"
+        if not file.is_file() or not isinstance(results.get(key), dict):
+            continue
+        rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [r for r in rows if r.get("set", "heldout") == "heldout"]  # benchmark sets keep their own rows
+        harmful = [r for r in rows if r["label"] == "harmful"]
+        benign = [r for r in rows if r["label"] == "benign"]
+        summary = results[key]
+        for metric, subset, field in (
+            ("refusal_rate", harmful, "refused"),
+            ("over_refusal_rate", benign, "refused"),
+            ("helpful_rate", benign, "helpful"),
+        ):
+            if subset and metric in summary:
+                r = rate([bool(row.get(field)) for row in subset])
+                summary[metric], summary[f"{metric}_ci"] = r.value, [r.low, r.high]
+        if "per_category_refusal" in summary:
+            by_category: dict[str, list[bool]] = {}
+            for row in harmful:
+                by_category.setdefault(row["category"], []).append(bool(row["refused"]))
+            summary["per_category_refusal"] = {c: sum(v) / len(v) for c, v in sorted(by_category.items())}
+        summary["judge"] = name
+    if isinstance(results.get("paired_tests"), dict):
+        results["paired_tests"].update(before_after_tests(run_dir))
+    results["judge"] = name
+    atomic_write_json(path, results)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -63,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not files:
         raise SystemExit(f"error: no stages/eval_*/generations.jsonl under {', '.join(map(str, args.runs))}")
     total = sum(rejudge_file(path, judge, args.judge, cfg.relevance_threshold) for path in files)
-    print(f"re-judged {total} answers in {len(files)} files with judge={args.judge}")
+    run_dirs = sorted({path.parents[2] for path in files})
+    refreshed = sum(refresh_results(run_dir, args.judge) for run_dir in run_dirs)
+    print(
+        f"re-judged {total} answers in {len(files)} files with judge={args.judge}; "
+        f"results.json recomputed in {refreshed} of {len(run_dirs)} runs"
+    )
 
 
 if __name__ == "__main__":
