@@ -262,10 +262,11 @@ class HardwareConfig:
 
 @dataclass
 class BenchmarkConfig:
-    """One public evaluation set: a safety set (dr_irl/evaluation/benchmarks.py) added to the held-out split,
-    or a capability set (dr_irl/evaluation/capability_sets.py) scored for accuracy."""
+    """One public evaluation set: a safety or helpfulness set (dr_irl/evaluation/benchmarks.py) added to the
+    held-out split, or a capability set (dr_irl/evaluation/capability_sets.py) scored for accuracy."""
 
-    name: str = "strongreject"  # strongreject | xstest | advbench | harmbench | gsm8k | hhh | basics
+    # strongreject | xstest | advbench | harmbench | instructions | alpaca_eval | gsm8k | hhh | basics
+    name: str = "strongreject"
     path: str = ""  # local copy; empty: the hub, then a copy shipped in an installed package
     max_prompts: int | None = None  # seeded sample
     hub_id: str = ""  # override the default hub id

@@ -71,3 +71,18 @@ def compose_cfg():
             return compose(config_name="config", overrides=list(overrides))
 
     return _compose
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No hub, no Hugging Face cache, no package copies: only local (and bundled) files work."""
+    from dr_irl.data import fetch
+    from dr_irl.evaluation import benchmarks
+
+    def no_cache(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
+    monkeypatch.setattr(fetch, "hub_rows", no_cache)
+    monkeypatch.setattr(fetch, "hub_file_rows", no_cache)
+    monkeypatch.setattr(benchmarks, "package_folder", lambda name: None)

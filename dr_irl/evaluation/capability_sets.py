@@ -151,6 +151,7 @@ class CapabilitySpec:
     package_copies: tuple[PackageCopy, ...] = ()
     package_hint: str = ""
     hub_subsets: tuple[str, ...] = ()
+    hub_file: str = ""
     bundled: Path | None = None  # read when no path is set (no hub)
     read_path: Callable[[Path, str], list[dict[str, Any]]] | None = None  # a reader of local copies
     score: Callable[[str, CapabilityItem], tuple[bool, Any]] | None = None  # generate: (correct, extracted)
@@ -343,9 +344,7 @@ def _rows(spec: CapabilitySpec, entry: Any, key: str) -> tuple[list[dict[str, An
     path = _text(str(_get(entry, "path", "")))
     if path and spec.read_path is not None:
         return spec.read_path(Path(path), f"{key}.path"), f"local file {Path(path).expanduser()}"
-    if spec.bundled is not None and not path:
-        return read_rows(spec.bundled, key), f"bundled file {spec.bundled.name}"
-    return fetch_rows(spec, entry, key)
+    return fetch_rows(spec, entry, key)  # the bundled file when no path is set, else the chain
 
 
 def load_capability(entry: Any, seed: int) -> CapabilitySet:

@@ -1,6 +1,7 @@
 """One ``eval.benchmarks`` entry — its settings, where its rows come from, its seeded sample — for the safety
 sets (:mod:`dr_irl.evaluation.benchmarks`) and the capability sets (:mod:`dr_irl.evaluation.capability_sets`)
-alike. The rows come through the training sources' chain, :func:`dr_irl.data.fetch.fetch_rows`."""
+alike. The rows come from the set's bundled file when it has one and no ``path`` is set, else through the
+training sources' chain, :func:`dr_irl.data.fetch.fetch_rows`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ class SourceSpec(Protocol):
     package_copies: tuple[PackageCopy, ...]
     package_hint: str
     hub_subsets: tuple[str, ...]
+    hub_file: str  # a data file of the hub repository, read instead of load_dataset ("": load_dataset)
+    bundled: Path | None  # the project's own copy, read when no path is set
 
 
 def read_rows(path: str | Path, config_key: str) -> Rows:
@@ -45,11 +48,15 @@ def read_rows(path: str | Path, config_key: str) -> Rows:
 
 
 def fetch_rows(spec: SourceSpec, entry: Any, key: str) -> tuple[Rows, str]:
-    """(rows, which copy) of the set of ``spec`` for the ``eval.benchmarks`` entry ``entry`` (its ``path``,
-    ``hub_id``, ``hub_config``, ``hub_split`` override the spec's): :func:`dr_irl.data.fetch.fetch_rows`."""
+    """(rows, which copy) of the set of ``spec`` for the ``eval.benchmarks`` entry ``entry``: the spec's
+    bundled file when ``path`` is not set, else :func:`dr_irl.data.fetch.fetch_rows` (the entry's ``path``,
+    ``hub_id``, ``hub_config``, ``hub_split`` override the spec's)."""
+    path = text(str(entry_value(entry, "path", "")))
+    if spec.bundled is not None and not path:
+        return read_rows(spec.bundled, key), f"bundled file {spec.bundled.name}"
     return data_fetch.fetch_rows(
         f"{key}: benchmark {spec.name}",
-        text(str(entry_value(entry, "path", ""))),
+        path,
         f"{key}.path",
         entry_value(entry, "hub_id", "") or spec.hub_id,
         entry_value(entry, "hub_config", "") or spec.hub_config,
@@ -59,6 +66,7 @@ def fetch_rows(spec: SourceSpec, entry: Any, key: str) -> tuple[Rows, str]:
         package_copies=spec.package_copies,
         package_hint=spec.package_hint,
         prompt_files=True,
+        hub_file=spec.hub_file,
     )
 
 

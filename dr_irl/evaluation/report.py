@@ -20,6 +20,11 @@ ROWS = [
     ("mean_reward", "mean reward, harmful — self-scored by the run's own reward model (↑)"),
     ("strongreject_proxy_safety", "StrongREJECT-style safety, rule-rubric proxy (↑)"),
 ]
+BENCHMARK_ROWS = (  # each eval.benchmarks set's rows, where the set has the prompts they are measured on
+    ("refusal_rate", "refusal, harmful (↑)"),
+    ("over_refusal_rate", "over-refusal, benign (↓)"),
+    ("helpful_rate", "helpful, benign (↑)"),
+)
 MIN_CATEGORY_N = 20  # per-category rows only where a category has at least this many prompts
 PAIRED = (("refusal", "harmful"), ("over_refusal", "benign"), ("helpful", "benign"))
 
@@ -142,6 +147,18 @@ def _category_cell(summary: dict, category: str):
     return (r.value, [r.low, r.high])
 
 
+def benchmark_rows(before: dict, after: dict) -> list[list]:
+    """Each ``eval.benchmarks`` set's refusal, over-refusal and helpful rates with their intervals, before and
+    after (a rate only where the set has its prompts: harmful for refusal, benign for the other two)."""
+    rows = []
+    for name in sorted(set(before.get("benchmarks", {})) | set(after.get("benchmarks", {}))):
+        b, a = before.get("benchmarks", {}).get(name, {}), after.get("benchmarks", {}).get(name, {})
+        for key, what in BENCHMARK_ROWS:
+            if b.get(key) is not None or a.get(key) is not None:
+                rows.append([f"{name}: {what}", _cell(b, key), _cell(a, key)])
+    return rows
+
+
 def hacking_warnings(before: dict, after: dict, tests: dict) -> list[str]:
     """A warning when the policy's reward rose while the validated judge's refusal did not rise
     significantly (the signature of reward hacking), or when incoherent answers rose."""
@@ -175,11 +192,7 @@ def build_report(ctx, out: Path) -> dict:
         f"scaler={cfg.scaler.name}"
     )
     rows = [[label, _cell(before, key), _cell(after, key)] for key, label in ROWS]
-    for name in sorted(set(before.get("benchmarks", {})) | set(after.get("benchmarks", {}))):
-        b, a = before.get("benchmarks", {}).get(name, {}), after.get("benchmarks", {}).get(name, {})
-        for key, what in (("refusal_rate", "refusal"), ("over_refusal_rate", "over-refusal")):
-            if b.get(key) is not None or a.get(key) is not None:
-                rows.append([f"{name}: {what}", b.get(key), a.get(key)])
+    rows += benchmark_rows(before, after)
     for category in cfg.dataset.categories:
         n = (after or before).get("per_category_n", {}).get(category, 0)
         if n >= MIN_CATEGORY_N:
