@@ -29,11 +29,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dr_irl.evaluation.comparison import (  # noqa: E402
+    CAPABILITY,
     MethodOutcomes,
     compare,
     fmt_difference,
     fmt_interval,
     holm,
+    rate_with_interval,
     read_generations,
     units_summary,
 )
@@ -372,9 +374,12 @@ def method_outcomes(
         base = bases.setdefault(s.model, MethodOutcomes(f"{s.model}/base" if several_models else "base"))
         for run in s.runs:
             seed = replicate(run)
-            outcomes.add(read_generations(run.run_dir / "stages" / "eval_policy" / "generations.jsonl"), seed)
+            stages = run.run_dir / "stages"
+            outcomes.add(read_generations(stages / "eval_policy" / "generations.jsonl"), seed)
+            outcomes.add_capability(read_generations(stages / "eval_policy" / "capability.jsonl"), seed)
             if seed not in base.seeds:
-                base.add(read_generations(run.run_dir / "stages" / "eval_base" / "generations.jsonl"), seed)
+                base.add(read_generations(stages / "eval_base" / "generations.jsonl"), seed)
+                base.add_capability(read_generations(stages / "eval_base" / "capability.jsonl"), seed)
         methods.append(outcomes)
     return {model: base for model, base in bases.items() if base.values}, methods
 
@@ -432,7 +437,48 @@ def comparison_markdown(
     for (a, b), cs in by_pair.items():
         cells = [fmt_difference(cs.get(k)) for k in ("refusal", "over_refusal", "helpful")]
         pair_lines.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
-    return "\n".join(lines + budget_lines + pair_lines) + "\n", comparisons
+    capability_lines, capability_comparisons = capability_markdown(rows, pairs)
+    return "\n".join(lines + budget_lines + pair_lines + capability_lines) + "\n", comparisons + (
+        capability_comparisons
+    )
+
+
+def capability_markdown(
+    rows: list[MethodOutcomes], pairs: list[tuple[MethodOutcomes, MethodOutcomes]]
+) -> tuple[list[str], list[dict]]:
+    """Accuracy of each capability set per method (95% interval, items resampled, seeds pooled) and each
+    method's change against the base policy on the same items — the alignment tax — with its paired test
+    (Holm-corrected over the capability comparisons)."""
+    sets = sorted({name for m in rows for name in m.capability_sets})
+    if not sets:
+        return [], []
+    comparisons = []
+    for a, b in pairs:
+        if not b.label.endswith("base"):
+            continue
+        for name in sets:
+            c = compare(a, b, f"{CAPABILITY}{name}")
+            if c is not None:
+                comparisons.append(c)
+    holm(comparisons)
+    tax = {(c["a"], c["metric"]): c for c in comparisons}
+    lines = [
+        "",
+        "Capability (accuracy ↑, 95% interval of a bootstrap over items) and the alignment tax (after − base "
+        "on the same items; exact p-value, Holm-corrected over these sets and methods; * = significant):",
+        "",
+        "| method | " + " | ".join(f"{n} accuracy | Δ {n} vs base" for n in sets) + " |",
+        "|---|" + "---:|---:|" * len(sets),
+    ]
+    for m in rows:
+        cells = []
+        for name in sets:
+            metric = f"{CAPABILITY}{name}"
+            cells.append(fmt_interval(rate_with_interval(m.values.get(metric, {}))))
+            key = (m.label, metric)
+            cells.append(fmt_difference(tax[key]) if key in tax else MISSING)
+        lines.append(f"| {m.label} | " + " | ".join(cells) + " |")
+    return lines, comparisons
 
 
 def _budget_cell(stat: Stat) -> str:

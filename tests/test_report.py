@@ -254,3 +254,22 @@ def test_duplicate_seeds_of_a_method_are_reported(tmp_path):
     make_run(tmp_path / "multirun", "r0", "none", 0, {"refusal_rate": 0.7})
     warnings = report.duplicate_seeds(report.aggregate(report.find_runs([tmp_path])))
     assert len(warnings) == 1 and "2 runs of seed 0" in warnings[0]
+
+
+def test_capability_table_and_alignment_tax_by_hand():
+    from dr_irl.evaluation.comparison import MethodOutcomes
+
+    base, method = MethodOutcomes("base"), MethodOutcomes("sft+none")
+    base.add_capability([{"set": "basics", "index": i, "correct": c} for i, c in enumerate([1, 1, 1, 0])], 0)
+    method.add_capability(
+        [{"set": "basics", "index": i, "correct": c} for i, c in enumerate([0, 0, 1, 0])], 0
+    )
+    assert method.capability_sets == ["basics"]
+    lines, comparisons = report.capability_markdown([base, method], [(method, base)])
+    (tax,) = comparisons
+    assert tax["metric"] == "capability:basics" and tax["diff"] == pytest.approx(0.25 - 0.75)
+    assert tax["p_value"] == pytest.approx(0.5)  # exact McNemar: 2 discordant pairs, both one way
+    row = next(line for line in lines if line.startswith("| sft+none"))
+    assert row.startswith("| sft+none | 0.250 [") and "-0.500 [" in row and "p=0.5" in row
+    assert next(line for line in lines if line.startswith("| base")).endswith("| — |")
+    assert report.capability_markdown([MethodOutcomes("no capability set")], []) == ([], [])

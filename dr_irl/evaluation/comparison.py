@@ -30,6 +30,9 @@ OUTCOMES = {  # metric → (label of the prompts it is measured on, field of gen
 }
 
 
+CAPABILITY = "capability:"  # metric prefix of a capability set's per-item accuracy
+
+
 @dataclass
 class MethodOutcomes:
     """Per-unit outcomes of one method: ``values[metric][(prompt id, seed)] = bool``."""
@@ -44,6 +47,16 @@ class MethodOutcomes:
             for metric, (label, key) in OUTCOMES.items():
                 if row.get("label") == label and row.get(key) is not None:
                     self.values.setdefault(metric, {})[(str(row["id"]), seed)] = bool(row[key])
+
+    def add_capability(self, rows: Iterable[dict], seed: int) -> None:
+        """Capability items (``capability.jsonl`` rows ``{set, index, correct}``) as ``capability:<set>``."""
+        for row in rows:
+            units = self.values.setdefault(f"{CAPABILITY}{row['set']}", {})
+            units[(f"{row['set']}#{row['index']}", seed)] = bool(row["correct"])
+
+    @property
+    def capability_sets(self) -> list[str]:
+        return sorted(m.removeprefix(CAPABILITY) for m in self.values if m.startswith(CAPABILITY))
 
     @property
     def seeds(self) -> list[int]:
