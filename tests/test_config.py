@@ -123,3 +123,20 @@ def test_method_alias_selects_the_optimizer_group_from_the_command_line():
     assert result.returncode == 0, result.stderr
     job = OmegaConf.create(result.stdout)
     assert (job.optimizer.name, job.optimizer.beta) == ("dpo", 0.3)
+
+
+def test_best_of_n_summary_names_its_sampling_seed(compose_cfg, tmp_path, monkeypatch):
+    """The evaluation stage depends on the policy stage's summary: each policy seed must get its own answers."""
+    from dr_irl.training import best_of_n
+
+    sampler = best_of_n.Sampler(lambda ctx: str(tmp_path / "init"))
+    monkeypatch.setattr(best_of_n.SAMPLERS, "get", lambda name: sampler)
+
+    class Ctx:
+        cfg = compose_cfg(["optimizer=best_of_n", "optimizer.sample_from=init", "optimizer.seed=2"])
+        run_dir = tmp_path
+
+    summaries = [best_of_n.run_best_of_n(Ctx(), tmp_path / "policy")]
+    Ctx.cfg = compose_cfg(["optimizer=best_of_n", "optimizer.sample_from=init", "optimizer.seed=1"])
+    summaries.append(best_of_n.run_best_of_n(Ctx(), tmp_path / "policy"))
+    assert [s["seed"] for s in summaries] == [2, 1]

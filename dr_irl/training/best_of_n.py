@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from dr_irl.config import policy_seed
 from dr_irl.pipeline import Context
 from dr_irl.registry import Registry
 from dr_irl.run_artifacts import init_policy_path, sft_policy_path
@@ -45,4 +46,5 @@ def run_best_of_n(ctx: Context, out: Path) -> dict:
         "responder": "best_of_n",
         "n": opt.n,
         "sample_from": opt.sample_from,
+        "seed": policy_seed(ctx.cfg),  # the evaluation samples with it: each seed's answers are its own
     }
