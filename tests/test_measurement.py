@@ -412,7 +412,8 @@ def test_smollm2_validation_labels_are_never_trained_on():
     from dr_irl.evaluation.refusal_classifier import smollm2_examples, training_examples
 
     held = {" ".join(e.response.split()).lower() for e in smollm2_examples()}
-    assert len(smollm2_examples()) == 270
+    splits = [e.source.split(":")[1] for e in smollm2_examples()]
+    assert (splits.count("dev"), splits.count("test"), splits.count("methods")) == (150, 120, 356)
     assert not any(
         " ".join(e.response.split()).lower() in held for e in training_examples(include_pyrit=False)
     )

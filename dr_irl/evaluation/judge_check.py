@@ -67,7 +67,11 @@ def run(out: str | None = None) -> dict:
     judges = {"rule": RuleRefusalJudge(), "learned": load_default_judge()}
     judges["consensus"] = ConsensusJudge(judges["rule"], judges["learned"])
     datasets = {"pyrit refusal.csv (held out)": test}
-    for split, what in (("dev", "dev: the consensus was chosen on it"), ("test", "held out")):
+    for split, what in (
+        ("dev", "dev: the consensus was chosen on it"),
+        ("test", "held out"),
+        ("methods", "held out: SFT, DPO, GRPO, GRPO-S answers"),
+    ):
         rows = [e for e in smollm2_examples() if e.source.endswith(f":{split}")]
         if rows:
             datasets[f"SmolLM2 answers, blind labels ({what})"] = rows
