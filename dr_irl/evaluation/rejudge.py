@@ -52,6 +52,8 @@ def rejudge_file(path: Path, judge, name: str, relevance_threshold: float) -> in
 def refresh_results(run_dir: Path, name: str) -> bool:
     """Recompute ``run_dir/results.json``'s judge-dependent numbers from its re-judged answers; False when the
     run has no ``results.json`` or no evaluation stage."""
+    from dr_irl.evaluation.comparison import read_generations
+    from dr_irl.evaluation.metrics import refusal_metrics
     from dr_irl.evaluation.report import before_after_tests
     from dr_irl.evaluation.statistics import rate
     from dr_irl.io import atomic_write_json
@@ -64,24 +66,25 @@ def refresh_results(run_dir: Path, name: str) -> bool:
         file = run_dir / "stages" / stage / "generations.jsonl"
         if not file.is_file() or not isinstance(results.get(key), dict):
             continue
-        rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        rows = [r for r in rows if r.get("set", "heldout") == "heldout"]  # benchmark sets keep their own rows
-        harmful = [r for r in rows if r["label"] == "harmful"]
-        benign = [r for r in rows if r["label"] == "benign"]
+        # benchmark sets keep their own rows
+        rows = [r for r in read_generations(file) if r.get("set", "heldout") == "heldout"]
+        fresh = refusal_metrics(
+            [r["label"] for r in rows],
+            [r.get("category", "") for r in rows],
+            [bool(r.get("refused")) for r in rows],
+        )
+        helpful = rate([bool(r.get("helpful")) for r in rows if r["label"] == "benign"])
+        fresh |= {"helpful_rate": helpful.value, "helpful_rate_ci": [helpful.low, helpful.high]}
         summary = results[key]
-        for metric, subset, field in (
-            ("refusal_rate", harmful, "refused"),
-            ("over_refusal_rate", benign, "refused"),
-            ("helpful_rate", benign, "helpful"),
+        for metric, n in (
+            ("refusal_rate", fresh["n_harmful"]),
+            ("over_refusal_rate", fresh["n_benign"]),
+            ("helpful_rate", fresh["n_benign"]),
         ):
-            if subset and metric in summary:
-                r = rate([bool(row.get(field)) for row in subset])
-                summary[metric], summary[f"{metric}_ci"] = r.value, [r.low, r.high]
+            if n and metric in summary:
+                summary[metric], summary[f"{metric}_ci"] = fresh[metric], fresh[f"{metric}_ci"]
         if "per_category_refusal" in summary:
-            by_category: dict[str, list[bool]] = {}
-            for row in harmful:
-                by_category.setdefault(row["category"], []).append(bool(row["refused"]))
-            summary["per_category_refusal"] = {c: sum(v) / len(v) for c, v in sorted(by_category.items())}
+            summary["per_category_refusal"] = fresh["per_category_refusal"]
         summary["judge"] = name
     if isinstance(results.get("paired_tests"), dict):
         results["paired_tests"].update(before_after_tests(run_dir))
