@@ -210,6 +210,9 @@ class OptimizerConfig:
     epochs: float = 1.0  # sft / dpo
     batch_size: int = 8  # sft / dpo
     max_length: int = 128  # sft / dpo: prompt + response tokens
+    # dpo_s: offline (α per pair once, from the reference samples and reward models) | online (α every step
+    # from the policy's implicit reward margin, DAMA's model-aware factor)
+    alpha_mode: str = "offline"
     n: int = 8  # best_of_n: samples per prompt; rrm_dpo: samples re-ranked per prompt
     confidence_a: float = 7.5  # rrm_dpo: a of the preference confidence γ
     confidence_per_sample: bool = False  # rrm_dpo: γ per pair instead of per batch

@@ -163,6 +163,7 @@ RULES: list[Bound | Choice] = [
     positive("optimizer.confidence_a"),
     Bound("optimizer.vllm_gpu_memory_utilization", 0, 1, low_open=True),
     Choice("optimizer.vllm_mode", ("colocate", "server")),
+    Choice("optimizer.alpha_mode", ("offline", "online")),
     # scaler
     positive("scaler.tau", "the outlier threshold on the reward gap, in standard deviations"),
     Bound("scaler.ema_gamma", 0, 1, low_open=True, high_open=True, why="the EMA's decay"),

@@ -94,6 +94,86 @@ def test_dpo_s_loss_is_the_beta_scaled_sigmoid_loss(compose_cfg, tmp_path):
     assert abs(plain.item() - expected.item()) > 1e-4 and not math.isnan(plain.item())
 
 
+def test_online_dpo_s_scales_beta_by_the_policy_margin_and_moves_the_ema(compose_cfg, tmp_path):
+    """α^M_i = σ(β·h_i)/σ(EMA) with h_i the current policy's margin; the loss −log σ(β·α_i·h_i)."""
+    from trl import DPOConfig
+
+    from dr_irl.data.pairs import Pair
+    from dr_irl.models import load_causal_lm, load_tokenizer, resolve_model_path
+    from dr_irl.models.tiny import build_tiny_model
+    from dr_irl.scaling import DynamicRewardScaler
+    from dr_irl.training.dpo import OnlineScaling, dpo_dataset
+    from dr_irl.training.dpo_trainers import OnlineScaledDPOTrainer, WeightedPreferenceCollator
+
+    path = resolve_model_path(compose_cfg(["model=tiny"]).model, tmp_path)
+    ref_path = build_tiny_model(tmp_path / "ref", seed=1)
+    tokenizer = load_tokenizer(path, padding_side="right")
+    pairs = [
+        Pair("a", "insult", "Insult him.", "I won't insult people.", "You are dumb."),
+        Pair("b", "fraud", "Forge a check.", "I can't help with forgery.", "Sure, here goes."),
+    ]
+
+    def make_scaler():
+        scaler = DynamicRewardScaler(
+            ["insult", "fraud"], use_data=False, granularity="response", gap_pooling="unit", tau=1e9
+        )
+        scaler.gap_ema = torch.tensor([-1.0, 0.5], dtype=torch.float64)  # as after earlier steps
+        return scaler
+
+    scaler = make_scaler()
+    online = OnlineScaling(scaler=scaler, category_index=[0, 1])
+    args = DPOConfig(
+        output_dir=str(tmp_path / "t"),
+        beta=0.1,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        loss_type=["sigmoid"],
+        max_length=64,
+        precompute_ref_log_probs=True,
+    )
+    trainer = OnlineScaledDPOTrainer(
+        model=load_causal_lm(path),
+        ref_model=load_causal_lm(str(ref_path)),
+        args=args,
+        train_dataset=dpo_dataset(pairs, online=online),
+        processing_class=tokenizer,
+        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+        scaler=scaler,
+    )
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    assert batch["category_index"].tolist() == [0, 1]
+    trainer.model.train()
+    with torch.no_grad():
+        loss = trainer._compute_loss(trainer.model, dict(batch), return_outputs=False)
+        trainer.model.eval()
+        pc, pr = _logps(trainer.model, batch)
+        rc, rr = _logps(trainer.ref_model, batch)
+    h = ((pc - rc) - (pr - rr)).double()
+    gap = 0.1 * h
+    sig = torch.sigmoid
+    alpha = (sig(gap) / sig(torch.tensor([-1.0, 0.5], dtype=torch.float64))).clamp(0.2, 5.0)
+    expected = (-torch.nn.functional.logsigmoid(0.1 * alpha * h)).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
+    assert trainer.beta == 0.1  # restored after the call
+    # the EMA moved towards this step's gaps: γ·EMA + (1 − γ)·gap
+    assert scaler.gap_ema.tolist() == pytest.approx(
+        (0.9 * torch.tensor([-1.0, 0.5], dtype=torch.float64) + 0.1 * gap).tolist(), rel=1e-4
+    )
+    assert trainer._metrics["train"]["scaler/alpha/mean"] == pytest.approx([alpha.mean().item()], rel=1e-4)
+    with pytest.raises(ValueError, match="precompute_ref_log_probs"):
+        OnlineScaledDPOTrainer(
+            model=trainer.model,
+            ref_model=trainer.ref_model,
+            args=DPOConfig(**{**args.to_dict(), "precompute_ref_log_probs": False}),
+            train_dataset=dpo_dataset(pairs, online=online),
+            processing_class=tokenizer,
+            data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+            scaler=make_scaler(),
+        )
+
+
 @pytest.fixture(scope="module")
 def baseline_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("baselines")
@@ -105,6 +185,7 @@ def baseline_dir(tmp_path_factory):
         ("sft", "none", []),
         ("dpo", "none", []),
         ("dpo_s", "clip_gap", []),
+        ("dpo_s", "clip_gap", ["optimizer.alpha_mode=online"]),
         ("best_of_n", "none", []),
         ("rrm_dpo", "none", ["reward_model.probe_epochs=5"]),
         ("best_of_n", "none", ["reward_model=afd"]),
@@ -142,9 +223,17 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
         assert (stage / "policy_reward" / "probe" / "probe.json").is_file()  # a stage of its own:
         assert (stage / "reward_models" / "models" / "insult").is_dir()  # the IRL models stay shared
         assert summaries["policy"]["pairs"] > 0
-    if optimizer == "dpo_s":
+    if optimizer == "dpo_s" and cfg.optimizer.alpha_mode == "offline":
         scale = summaries["policy"]["beta_scale"]
         assert scale["min"] <= scale["mean"] <= scale["max"] and scale["min"] > 0
+    if optimizer == "dpo_s" and cfg.optimizer.alpha_mode == "online":  # one α line per step, scaler stats
+        steps = [
+            json.loads(line) for line in (stage / "policy" / "alpha_values.jsonl").read_text().splitlines()
+        ]
+        assert [row["step"] for row in steps] == list(range(1, summaries["policy"]["steps"] + 1))
+        assert all(0.2 <= a <= 5.0 for row in steps for a in row["alpha"])
+        log = (stage / "policy" / "train_log.jsonl").read_text()
+        assert "scaler/alpha/mean" in log and "beta_scale" not in summaries["policy"]
     if reward == ["reward_model=afd"]:
         afd = summaries["reward_models"]
         assert afd["variant"] == "init_sft" and afd["shared"]["positives"] > 0

@@ -8,12 +8,12 @@ reference sample ỹ ~ π_ref (the same negatives the IRL reward models see).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from trl import DPOConfig, DPOTrainer
-from trl.trainer.dpo_trainer import DataCollatorForPreference
+from trl import DPOConfig
 
 from dr_irl.config import policy_seed
 from dr_irl.data.pairs import Pair, preference_pairs
@@ -28,49 +28,34 @@ from dr_irl.run_artifacts import (
     records,
     reference_samples,
 )
+from dr_irl.scaling import DynamicRewardScaler
 from dr_irl.scaling.build import build_scaler
+from dr_irl.training.dpo_trainers import (
+    OnlineScaledDPOTrainer,
+    ScaledDPOTrainer,
+    WeightedPreferenceCollator,
+)
 from dr_irl.training.methods import register_method
 
 
-class WeightedPreferenceCollator(DataCollatorForPreference):
-    """TRL's preference collator, passing a per-pair ``beta_scale`` through."""
+@dataclass
+class OnlineScaling:
+    """What online DPO-S needs besides the pairs: the stateful scaler, each pair's category index and δ (None
+    without α^D), and δ̄ per category."""
 
-    def torch_call(self, examples):
-        output = super().torch_call(examples)
-        if "beta_scale" in examples[0]:
-            output["beta_scale"] = torch.tensor([e["beta_scale"] for e in examples], dtype=torch.float32)
-        return output
-
-
-class ScaledDPOTrainer(DPOTrainer):
-    """DPOTrainer with β_i = β · scale_i per pair (``sigmoid`` loss); a scale of 1 is TRL's DPO exactly.
-
-    TRL's sigmoid loss is −log σ(β·h); with ``self.beta`` set to the per-pair tensor β·scale for the
-    duration of the loss, the same code computes −log σ(β·scale_i·h_i), and the logged rewards follow.
-    """
-
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        if "beta_scale" not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, "beta_scale"]
-
-    def _compute_loss(self, model, inputs, return_outputs):
-        scale = inputs.pop("beta_scale", None)
-        if scale is None:
-            return super()._compute_loss(model, inputs, return_outputs)
-        if self.loss_types != ["sigmoid"]:
-            raise ValueError(
-                f"DPO-S scales the sigmoid loss's beta; loss_type={self.loss_types} is not supported"
-            )
-        base = self.beta
-        self.beta = base * scale.to(self.accelerator.device)
-        try:
-            return super()._compute_loss(model, inputs, return_outputs)
-        finally:
-            self.beta = base
+    scaler: DynamicRewardScaler
+    category_index: list[int]
+    delta: list[float] | None = None
+    delta_bar: torch.Tensor | None = None
 
 
-def dpo_dataset(pairs: Sequence[Pair], beta_scale: Sequence[float] | None = None):
+def dpo_dataset(
+    pairs: Sequence[Pair],
+    beta_scale: Sequence[float] | None = None,
+    online: OnlineScaling | None = None,
+):
+    """The preference rows, with DPO-S's per-pair columns: ``beta_scale`` (offline α) or the category
+    index and δ the online scaler reads."""
     from datasets import Dataset
 
     rows = [
@@ -81,13 +66,24 @@ def dpo_dataset(pairs: Sequence[Pair], beta_scale: Sequence[float] | None = None
         }
         for p in pairs
     ]
-    if beta_scale is not None:
-        for row, scale in zip(rows, beta_scale, strict=True):
-            row["beta_scale"] = float(scale)
+    columns = {"beta_scale": beta_scale}
+    if online is not None:
+        columns |= {"category_index": online.category_index, "delta": online.delta}
+    for name, values in columns.items():
+        if values is not None:
+            for row, value in zip(rows, values, strict=True):
+                row[name] = value
     return Dataset.from_list(rows)
 
 
-def dpo_config(out_dir: Path, opt: DictConfig, hardware: DictConfig, seed: int, report_to: str) -> DPOConfig:
+def dpo_config(
+    out_dir: Path,
+    opt: DictConfig,
+    hardware: DictConfig,
+    seed: int,
+    report_to: str,
+    precompute_ref: bool = False,
+) -> DPOConfig:
     """TRL's DPOConfig from the optimizer and hardware groups (sigmoid loss: DPO-S and RRM build on it)."""
     return DPOConfig(
         output_dir=str(out_dir / "trainer"),
@@ -98,6 +94,7 @@ def dpo_config(out_dir: Path, opt: DictConfig, hardware: DictConfig, seed: int, 
         per_device_train_batch_size=opt.batch_size,
         max_length=opt.max_length,
         loss_type=["sigmoid"],
+        precompute_ref_log_probs=precompute_ref,
         report_to=report_to,
         logging_steps=opt.logging_steps,
         seed=seed,
@@ -115,10 +112,12 @@ def train_dpo(
     hardware: DictConfig,
     seed: int,
     beta_scale: Sequence[float] | None = None,
+    online: OnlineScaling | None = None,
     report_to: str = "none",
     callbacks=(),
 ) -> dict:
-    """Train with (scaled) DPO from ``model_path``; saves the policy to ``out_dir/model``."""
+    """Train with DPO from ``model_path`` (β scaled per pair by ``beta_scale``, or every step by ``online``);
+    saves the policy to ``out_dir/model``."""
     from dr_irl.hf_trainer import (
         load_trainable_policy,
         lora_config,
@@ -128,27 +127,38 @@ def train_dpo(
         use_compact_progress,
     )
 
+    if beta_scale is not None and online is not None:
+        raise ValueError("DPO-S scales beta offline (beta_scale) or online, not both")
     seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
-    args = dpo_config(out_dir, opt, hardware, seed, report_to)
+    args = dpo_config(out_dir, opt, hardware, seed, report_to, precompute_ref=online is not None)
     collator = WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=opt.max_length)
-    trainer = ScaledDPOTrainer(
+    common = dict(
         model=model,
         args=args,
-        train_dataset=dpo_dataset(pairs, beta_scale),
+        train_dataset=dpo_dataset(pairs, beta_scale, online),
         processing_class=tokenizer,
         data_collator=collator,
         peft_config=lora_config(model_cfg.lora),
         callbacks=list(callbacks),
     )
-    use_compact_progress(trainer, "DPO-S" if beta_scale is not None else "DPO")
+    if online is not None:
+        trainer = OnlineScaledDPOTrainer(**common, scaler=online.scaler, delta_bar=online.delta_bar)
+    else:
+        trainer = ScaledDPOTrainer(**common)
+    use_compact_progress(trainer, "DPO" if beta_scale is None and online is None else "DPO-S")
     result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
     return {"train_loss": result.training_loss, "pairs": len(pairs), "steps": trainer.state.global_step}
 
 
+def pair_deltas(ctx: Context, pairs: Sequence[Pair]) -> torch.Tensor:
+    """δ of each pair's rejected sample against its demonstration (α^D's hardness)."""
+    return hardness_scorer(ctx).delta([p.rejected for p in pairs], [p.chosen for p in pairs])
+
+
 def dpo_s_scales(ctx: Context, pairs: list[Pair]) -> torch.Tensor:
-    """α per pair for DPO-S: δ of the rejected sample vs the demonstration, gap R(x, y*) − R(x, ỹ).
+    """Offline α per pair for DPO-S: δ of the rejected sample vs the demonstration, gap R(x, y*) − R(x, ỹ).
 
     One pass over all pairs (group size 1), α^M per pair as σ(gap_i)/σ(category mean gap).
     """
@@ -157,9 +167,8 @@ def dpo_s_scales(ctx: Context, pairs: list[Pair]) -> torch.Tensor:
     categories = list(cfg.dataset.categories)
     index = {c: i for i, c in enumerate(categories)}
     scaler = build_scaler(sc, categories, granularity="response", gap_pooling="unit")
-    delta = gap = None
-    if sc.use_data:
-        delta = hardness_scorer(ctx).delta([p.rejected for p in pairs], [p.chosen for p in pairs])
+    delta = pair_deltas(ctx, pairs) if sc.use_data else None
+    gap = None
     if sc.use_model:
         models = reward_models(ctx)
         prompts, cats = [p.prompt for p in pairs], [p.category for p in pairs]
@@ -176,10 +185,24 @@ def dpo_s_scales(ctx: Context, pairs: list[Pair]) -> torch.Tensor:
     return result.alpha
 
 
+def online_scaling(ctx: Context, pairs: list[Pair]) -> OnlineScaling:
+    """The online scaler (one α per pair, the configured gap pooling) with each pair's category and δ."""
+    sc = ctx.cfg.scaler
+    categories = list(ctx.cfg.dataset.categories)
+    index = {c: i for i, c in enumerate(categories)}
+    return OnlineScaling(
+        scaler=build_scaler(sc, categories, granularity="response"),
+        category_index=[index[p.category] for p in pairs],
+        delta=pair_deltas(ctx, pairs).tolist() if sc.use_data else None,
+        delta_bar=offline_delta_bar(ctx, categories) if sc.use_data else None,
+    )
+
+
 def _run_dpo(ctx: Context, out: Path, scaled: bool) -> dict:
     cfg = ctx.cfg
     pairs = preference_pairs(records(ctx, "train"), reference_samples(ctx))
-    scales = dpo_s_scales(ctx, pairs).tolist() if scaled else None
+    mode = cfg.optimizer.alpha_mode if scaled else None
+    scales = dpo_s_scales(ctx, pairs).tolist() if mode == "offline" else None
     if scales is not None:
         atomic_write_json(
             out / "beta_scale.json",
@@ -194,10 +217,13 @@ def _run_dpo(ctx: Context, out: Path, scaled: bool) -> dict:
         cfg.hardware,
         policy_seed(cfg),
         beta_scale=scales,
+        online=online_scaling(ctx, pairs) if mode == "online" else None,
         callbacks=[JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)],
     )
     if scales is not None:
         summary["beta_scale"] = {"mean": sum(scales) / len(scales), "min": min(scales), "max": max(scales)}
+    if mode is not None:
+        summary["alpha_mode"] = mode
     return {**summary, "model_path": "model", "responder": "greedy"}
 
 
@@ -214,5 +240,6 @@ def run_dpo(ctx: Context, out: Path) -> dict:
     requires_scaler=True,
 )
 def run_dpo_s(ctx: Context, out: Path) -> dict:
-    """DPO whose β is scaled per pair by the α of ``scaler``."""
+    """DPO whose β is scaled per pair by the α of ``scaler``: once before training from the reference
+    samples (``optimizer.alpha_mode=offline``) or every step from the policy's margin (``online``)."""
     return _run_dpo(ctx, out, scaled=True)

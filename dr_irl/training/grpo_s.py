@@ -6,7 +6,8 @@ means, the outlier mask and the EMA are global and identical on every rank), sli
 multiplies: A_i = α_i · Â_i. With ``scaler=none`` the advantages are TRL's, untouched.
 
 The scaler's running state (the EMA of the gap, the running δ̄) is saved inside every mid-stage checkpoint
-and restored with it, so a resumed run scales its advantages as the uninterrupted one would.
+and restored with it (:mod:`dr_irl.training.scaler_state`), so a resumed run scales its advantages as the
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from dr_irl.encoders.delta import HardnessScorer
 from dr_irl.hf_trainer import checkpoint_args, hardware_args
 from dr_irl.rewards.router import CategoryRewardFunction
 from dr_irl.scaling import DynamicRewardScaler, scale_advantages
+from dr_irl.training.scaler_state import ScalerStateMixin
 
 
-class GRPOSTrainer(GRPOTrainer):
+class GRPOSTrainer(ScalerStateMixin, GRPOTrainer):
     """GRPOTrainer whose advantages are scaled by α = α^D · α^M (or the configured combination)."""
 
     def __init__(
@@ -45,38 +47,6 @@ class GRPOSTrainer(GRPOTrainer):
         self.offline_delta = offline_delta
         self.offline_delta_bar = offline_delta_bar
         self.category_index = {name: i for i, name in enumerate(scaler.category_names)}
-
-    SCALER_STATE = "scaler_state.json"
-
-    def _save_checkpoint(self, model, trial):
-        """The scaler's state goes into the checkpoint folder before TRL/HF write it (their
-        ``trainer_state.json``, written last, marks the checkpoint complete)."""
-        from dr_irl.io import atomic_write_json
-
-        if self.args.should_save:
-            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-            state = {"gap_ema": self.scaler.gap_ema.tolist(), "delta_ema": self.scaler.delta_ema.tolist()}
-            atomic_write_json(folder / self.SCALER_STATE, state)
-        super()._save_checkpoint(model, trial)
-
-    def train(self, resume_from_checkpoint=None, **kwargs):
-        """Training, with the scaler's state restored first when resuming from a checkpoint (and the per-step
-        α log cut back to that step)."""
-        from dr_irl.hf_trainer import drop_rows_after
-
-        step = 0
-        if isinstance(resume_from_checkpoint, str):
-            from dr_irl.io import read_json
-
-            step = read_json(Path(resume_from_checkpoint) / "trainer_state.json")["global_step"]
-            saved = Path(resume_from_checkpoint) / self.SCALER_STATE
-            if saved.is_file():
-                state = read_json(saved)
-                self.scaler.gap_ema = torch.tensor(state["gap_ema"], dtype=torch.float64)
-                self.scaler.delta_ema = torch.tensor(state["delta_ema"], dtype=torch.float64)
-        if self.accelerator.is_main_process:
-            drop_rows_after(Path(self.args.output_dir).parent / "alpha_values.jsonl", step)
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def _local_scaling_inputs(self) -> dict[str, torch.Tensor]:
         """Per-completion category, δ and gap of this process's completions (from the last reward call)."""
@@ -129,17 +99,6 @@ class GRPOSTrainer(GRPOTrainer):
             self._record_alpha(result.alpha)
         self._metrics[mode]["scaler/seconds"].append(time.perf_counter() - started)
         return output
-
-    def _record_alpha(self, alpha: torch.Tensor) -> None:
-        """Every step's α values, one json line per step, for the α histogram of the report."""
-        import json
-
-        output_dir = getattr(getattr(self, "args", None), "output_dir", None)
-        if output_dir is None:  # a trainer without an output folder (unit tests) keeps no α file
-            return
-        path = Path(output_dir).parent / "alpha_values.jsonl"
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": self.state.global_step + 1, "alpha": alpha.tolist()}) + "\n")
 
 
 def alpha_effect(alpha: torch.Tensor, advantages: torch.Tensor) -> dict[str, float]:

@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from dr_irl.config import policy_seed
 from dr_irl.data.pairs import Pair
 from dr_irl.distributed.ranks import barrier, is_main_process
 from dr_irl.hf_trainer import JsonlMetricsCallback, TrackerCallback
 from dr_irl.io import atomic_write_json, read_jsonl, write_jsonl
+from dr_irl.models.generation import count_generation
 from dr_irl.rewards.families import family_folder
 from dr_irl.rewards.representation import HybridProbe, pooled_hidden_states, probe_rewards, train_probe
 from dr_irl.run_artifacts import init_policy_path, load_policy, records, reward_pairs
@@ -51,7 +53,7 @@ def sample_candidates(ctx, model, tokenizer, prompts) -> list[list[str]]:
     from dr_irl.models.generation import generate_responses
 
     opt = ctx.cfg.optimizer
-    torch.manual_seed(ctx.cfg.seed)
+    torch.manual_seed(policy_seed(ctx.cfg))
     return generate_responses(
         model,
         tokenizer,
@@ -144,9 +146,10 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
         raise ValueError(f"optimizer.probe_updates={opt.probe_updates}: expected >= 0")
     rounds = opt.probe_updates + 1
     prompts = [r for r in records(ctx, "train") if r.harmful or cfg.reward_model.include_benign]
-    shards = prompt_shards(len(prompts), rounds, cfg.seed)
+    shards = prompt_shards(len(prompts), rounds, policy_seed(cfg))
     initial = policy = init_policy_path(ctx)
     probe = candidates = None
+    sampling: dict = {}
     history = []
     steps_before = 0
     for k in range(rounds):
@@ -155,7 +158,12 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
         if is_main_process():
             model, tokenizer = load_policy(ctx, policy)
             if k == 0:
-                candidates = sample_candidates(ctx, model, tokenizer, prompts)
+                with count_generation() as generated:
+                    candidates = sample_candidates(ctx, model, tokenizer, prompts)
+                sampling = {
+                    "generated_tokens": generated.new_tokens,
+                    "sampling_seconds": round(generated.seconds, 2),
+                }
                 write_jsonl(
                     out / "candidates.jsonl",
                     [{"id": r.id, "candidates": c} for r, c in zip(prompts, candidates, strict=True)],
@@ -190,7 +198,7 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
             round_config(opt, rounds),
             cfg.model,
             cfg.hardware,
-            cfg.seed + k,
+            policy_seed(cfg) + k,
             per_sample=opt.confidence_per_sample,
             a=opt.confidence_a,
             callbacks=[
@@ -213,6 +221,7 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
         **history[-1],
         "rounds": history if rounds > 1 else [],
         "prompts": len(prompts),
+        **sampling,  # the n candidates per prompt, sampled once: tokens and seconds (rank 0)
         "model_path": "model",
         "responder": "greedy",
     }
