@@ -285,7 +285,9 @@ class BenchmarkConfig:
 @dataclass
 class EvalConfig:
     name: str = "default"
-    judge: str = "consensus"  # consensus (rule AND learned) | learned | rule | classifier (Llama Guard etc.)
+    judge: str = (
+        "rule_v2"  # rule_v2 | rule | learned | consensus (rule AND learned) | classifier (Llama Guard etc.)
+    )
     suite: str = "standard"  # standard (large sets, stage eval_sets) | heldout (the held-out split)
     harmful_sources: list[str] = field(
         default_factory=lambda: ["heldout", "do_not_answer", "advbench", "harmbench"]

@@ -58,9 +58,12 @@ class Run:
 
     @property
     def key(self) -> tuple[str, str, str, str]:
-        return tuple(
+        """(model, reward model, method, scaler); the method with its variant, e.g. ``dpo_s[online α]``."""
+        model, reward, optimizer, scaler = (
             str(self.results.get(k) or "?") for k in ("model", "reward_model", "optimizer", "scaler")
         )
+        variant = self.results.get("method_variant")
+        return model, reward, f"{optimizer}[{variant}]" if variant else optimizer, scaler
 
 
 class Stat(NamedTuple):

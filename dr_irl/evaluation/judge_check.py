@@ -1,9 +1,11 @@
-"""``make judge-check``: every offline judge against human-labelled refusal data, with 95% intervals.
+"""``make judge-check``: every offline judge against labelled refusal data, with 95% intervals.
 
-Rows: the rule judge and the learned judge on PyRIT's ``refusal.csv`` (held out: the learned judge never trains
-on it, and no rule was written while looking at it), on SmolLM2 answers from real runs labelled blind (held out,
-when ``judge_data/smollm2_labelled.jsonl`` exists), and on the learned judge's training data (the rule judge
-directly, the learned judge by 5-fold cross-validation: a check of fit, not of generalisation). Prints a table and writes ``--out`` (json) if given.
+Rows: each judge (``rule_v2``, ``rule``, ``learned``, ``consensus``) on PyRIT's human-labelled ``refusal.csv``
+(held out: the learned judge never trains on it, and no rule was written while looking at it), on each split of
+the SmolLM2 answers labelled blind (``judge_data/smollm2_labelled.jsonl``; :data:`SMOLLM2_SPLITS` says which
+choices each split informed), the agreement of a second blind reader with the first on the answers read twice,
+and the fit on the learned judge's training data (the rule judge directly, the learned judge by 5-fold
+cross-validation: a check of fit, not of generalisation). Prints a table and writes ``--out`` (json) if given.
 """
 
 from __future__ import annotations
@@ -24,6 +26,23 @@ from dr_irl.evaluation.refusal_classifier import (
     training_examples,
 )
 from dr_irl.evaluation.statistics import agreement
+
+SMOLLM2_SPLITS = {
+    "dev": "base policy; the consensus and rule_v2 were chosen on it",
+    "test": "after GRPO, held out",
+    "methods": "after SFT, DPO, GRPO, GRPO-S; rule_v2's patterns were revised on it",
+    "fresh": "Best-of-4, SFT, DPO, GRPO, GRPO-S answers, held out from every choice of judge",
+}
+
+
+def second_reader_rows() -> list[tuple[bool, bool]]:
+    """(second reader, first reader) refusal labels of the answers read twice (``refusal_second``)."""
+    from dr_irl.evaluation.refusal_classifier import SMOLLM2_LABELLED
+
+    if not SMOLLM2_LABELLED.is_file():
+        return []
+    rows = [json.loads(line) for line in SMOLLM2_LABELLED.read_text(encoding="utf-8").splitlines() if line]
+    return [(bool(r["refusal_second"]), bool(r["refusal"])) for r in rows if "refusal_second" in r]
 
 
 def score(judge: Callable, examples: Sequence[Example]) -> dict:
@@ -60,25 +79,26 @@ def _cell(metric: dict) -> str:
 
 
 def run(out: str | None = None) -> dict:
-    from dr_irl.evaluation.judges import ConsensusJudge, RuleRefusalJudge
+    from dr_irl.evaluation.judges import ConsensusJudge, RuleRefusalJudge, RuleV2Judge
 
     test = heldout_examples()
     train = training_examples()
-    judges = {"rule": RuleRefusalJudge(), "learned": load_default_judge()}
+    judges = {"rule_v2": RuleV2Judge(), "rule": RuleRefusalJudge(), "learned": load_default_judge()}
     judges["consensus"] = ConsensusJudge(judges["rule"], judges["learned"])
     datasets = {"pyrit refusal.csv (held out)": test}
-    for split, what in (
-        ("dev", "dev: the consensus was chosen on it"),
-        ("test", "held out"),
-        ("methods", "held out: SFT, DPO, GRPO, GRPO-S answers"),
-    ):
+    for split, what in SMOLLM2_SPLITS.items():
         rows = [e for e in smollm2_examples() if e.source.endswith(f":{split}")]
         if rows:
-            datasets[f"SmolLM2 answers, blind labels ({what})"] = rows
+            datasets[f"SmolLM2 answers, blind labels ({split}: {what})"] = rows
     results = {}
     for data_name, rows in datasets.items():
         for judge_name, judge in judges.items():
             results[f"{judge_name} / {data_name}"] = score(judge, rows)
+    second = second_reader_rows()
+    if second:  # how far two blind readers agree: what no judge can be expected to exceed on these labels
+        results["second reader / SmolLM2 answers (fresh, doubly read)"] = agreement(
+            [s for s, _ in second], [first for _, first in second]
+        )
     results["rule / training data"] = score(RuleRefusalJudge(), train)
     results["learned / training data, 5-fold CV"] = cross_validated(train)
     table = Table(title="refusal judges vs human labels (95% intervals)")

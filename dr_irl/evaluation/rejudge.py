@@ -1,7 +1,7 @@
 """Judge a finished run's answers again: ``python -m dr_irl.evaluation.rejudge RUN_DIR [...] [--judge NAME]``.
 
 Rewrites ``refused`` (and ``helpful``) in ``stages/eval_base`` / ``stages/eval_policy`` ``generations.jsonl``
-with the named judge (default: the configured default, ``consensus``), keeping the previous verdict as
+with the named judge (default: the configured default, ``rule_v2``), keeping the previous verdict as
 ``refused_<previous judge>``, and records the judge in each row's ``judge`` field. The run's ``results.json``
 follows: its before/after refusal, over-refusal and helpful rates (with intervals), per-category refusal and
 before/after paired tests are recomputed from the new verdicts and ``judge`` names the judge, so ``make report``

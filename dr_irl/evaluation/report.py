@@ -259,6 +259,7 @@ def build_report(ctx, out: Path) -> dict:
         "model": cfg.model.name,
         "reward_model": reward,
         "optimizer": cfg.optimizer.name,
+        "method_variant": ctx.summaries.get("policy", {}).get("variant"),  # e.g. DPO-S's online α
         "scaler": cfg.scaler.name,
         "seed": cfg.seed,
         "policy_seed": policy_seed(cfg),

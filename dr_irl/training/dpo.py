@@ -222,8 +222,8 @@ def _run_dpo(ctx: Context, out: Path, scaled: bool) -> dict:
     )
     if scales is not None:
         summary["beta_scale"] = {"mean": sum(scales) / len(scales), "min": min(scales), "max": max(scales)}
-    if mode is not None:
-        summary["alpha_mode"] = mode
+    if mode == "online":  # a variant of DPO-S: reports keep it apart from the offline one
+        summary["variant"] = "online α"
     return {**summary, "model_path": "model", "responder": "greedy"}
 
 
