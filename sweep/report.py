@@ -198,12 +198,19 @@ def fmt(stat: Stat) -> str:
 def markdown_table(summaries: list[MethodSummary]) -> str:
     """The method table and, under it, the per-category refusal table (after training)."""
     lines = [
-        "| method | seeds | refusal ↑ | over-refusal ↓ | mean reward ↑ | α mean |",
+        "| method | seeds | refusal ↑ | over-refusal ↓ | mean reward (self-scored) | α mean |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         cells = [fmt(s.after[m]) for m in AFTER_METRICS] + [fmt(s.alpha_mean)]
         lines.append(f"| {s.label} | {s.n_seeds} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Mean reward: the harmful prompts' answers scored by the run's own reward model — the one GRPO trains "
+        "on and Best-of-N selects with — so it is self-scored: a method that optimises it scores high without "
+        "being safer. Judge refusal and the blind reading are the evidence; a reward model trained on other "
+        "data would be a held-out check.",
+    ]
     categories = sorted({c for s in summaries for c in s.per_category})
     if categories:
         lines += ["", "Refusal rate per category (after training):", ""]

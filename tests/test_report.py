@@ -133,13 +133,24 @@ def test_runs_with_different_reward_models_are_different_methods(tmp_path):
     ]
 
 
+def test_method_variants_are_different_methods(tmp_path):
+    """DPO-S with an online α is kept apart from DPO-S with an offline one (``method_variant``)."""
+    after = {"refusal_rate": 0.5, "over_refusal_rate": 0.0}
+    make_run(tmp_path, "r1", "clip_gap", 0, after)
+    online = make_run(tmp_path, "r2", "clip_gap", 0, after)
+    results = json.loads((online / "results.json").read_text())
+    (online / "results.json").write_text(json.dumps({**results, "method_variant": "online α"}))
+    labels = [s.label for s in report.aggregate(report.find_runs([tmp_path]))]
+    assert labels == ["grpo+clip_gap", "grpo[online α]+clip_gap"]
+
+
 def test_main_writes_tables_and_plots(runs_root, tmp_path, capsys):
     out = tmp_path / "reports"
     report.main([str(runs_root), "--out", str(out)])
     md = (out / "results.md").read_text()
     assert md in capsys.readouterr().out
     lines = md.splitlines()
-    assert lines[0] == "| method | seeds | refusal ↑ | over-refusal ↓ | mean reward ↑ | α mean |"
+    assert lines[0] == "| method | seeds | refusal ↑ | over-refusal ↓ | mean reward (self-scored) | α mean |"
     assert lines[2] == "| grpo+clip_gap | 3 | 0.900 ± 0.100 | 0.000 ± 0.000 | — | 0.920 ± 0.020 |"
     assert lines[3] == "| grpo+none | 2 | 0.600 ± 0.141 | 0.200 ± 0.141 | 0.200 | — |"
     assert "| category | grpo+clip_gap | grpo+none |" in lines
