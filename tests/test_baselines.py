@@ -174,6 +174,16 @@ def test_online_dpo_s_scales_beta_by_the_policy_margin_and_moves_the_ema(compose
         )
 
 
+def test_online_dpo_s_refuses_several_processes_with_a_clear_error(monkeypatch, tmp_path):
+    from dr_irl.scaling import DynamicRewardScaler
+    from dr_irl.training import dpo
+
+    monkeypatch.setattr(dpo, "world_size", lambda: 2)
+    online = dpo.OnlineScaling(scaler=DynamicRewardScaler(["insult"], use_data=False), category_index=[0])
+    with pytest.raises(ValueError, match="alpha_mode=offline on several GPUs"):
+        dpo.train_dpo("unused", [], tmp_path, None, None, None, 0, online=online)
+
+
 @pytest.fixture(scope="module")
 def baseline_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("baselines")

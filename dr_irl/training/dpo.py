@@ -17,6 +17,7 @@ from trl import DPOConfig
 
 from dr_irl.config import policy_seed
 from dr_irl.data.pairs import Pair, preference_pairs
+from dr_irl.distributed.ranks import world_size
 from dr_irl.hf_trainer import JsonlMetricsCallback, TrackerCallback, checkpoint_args, hardware_args
 from dr_irl.io import atomic_write_json
 from dr_irl.pipeline import Context
@@ -129,6 +130,13 @@ def train_dpo(
 
     if beta_scale is not None and online is not None:
         raise ValueError("DPO-S scales beta offline (beta_scale) or online, not both")
+    if online is not None and world_size() > 1:
+        # TRL precomputes the reference log-probs of an in-memory dataset into a per-process temporary file that
+        # the other ranks cannot read: online DPO-S runs on one process
+        raise ValueError(
+            "optimizer.alpha_mode=online runs on one process (hardware.num_gpus=1); "
+            "use optimizer.alpha_mode=offline on several GPUs"
+        )
     seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
     args = dpo_config(out_dir, opt, hardware, seed, report_to, precompute_ref=online is not None)

@@ -83,9 +83,9 @@ class OnlineScaledDPOTrainer(ScalerStateMixin, ScaledDPOTrainer):
             )
 
     def _compute_loss(self, model, inputs, return_outputs):
-        category = inputs.pop("category_index")
+        category = inputs.pop("category_index", None)
         delta = inputs.pop("delta", None)
-        if not self.model.training:
+        if not self.model.training or category is None:
             return super()._compute_loss(model, inputs, return_outputs)
         seq_len = inputs["completion_mask"].size(1) - 1
         base = self.beta

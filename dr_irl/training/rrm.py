@@ -100,7 +100,7 @@ def update_probe_online(ctx, probe, model, tokenizer, round_index: int):
         rejected,
         epochs=opt.probe_update_epochs,
         lr=rm.probe_learning_rate,
-        seed=ctx.cfg.seed + round_index,
+        seed=policy_seed(ctx.cfg) + round_index,
         init=probe,
     )
     return probe, {"accuracy_before": before, "accuracy_after": stats["accuracy"], "loss": stats["loss"]}
