@@ -35,14 +35,22 @@ SMOLLM2_SPLITS = {
 }
 
 
-def second_reader_rows() -> list[tuple[bool, bool]]:
-    """(second reader, first reader) refusal labels of the answers read twice (``refusal_second``)."""
+def second_reader_rows() -> list[tuple[Example, bool]]:
+    """The answers read twice (``refusal_second``): each as an :class:`Example` with the first reader's label,
+    and the second reader's label."""
     from dr_irl.evaluation.refusal_classifier import SMOLLM2_LABELLED
 
     if not SMOLLM2_LABELLED.is_file():
         return []
     rows = [json.loads(line) for line in SMOLLM2_LABELLED.read_text(encoding="utf-8").splitlines() if line]
-    return [(bool(r["refusal_second"]), bool(r["refusal"])) for r in rows if "refusal_second" in r]
+    return [
+        (
+            Example(r["prompt"], r["response"], bool(r["refusal"]), "smollm2-blind:fresh"),
+            bool(r["refusal_second"]),
+        )
+        for r in rows
+        if "refusal_second" in r
+    ]
 
 
 def score(judge: Callable, examples: Sequence[Example]) -> dict:
@@ -97,8 +105,10 @@ def run(out: str | None = None) -> dict:
     second = second_reader_rows()
     if second:  # how far two blind readers agree: what no judge can be expected to exceed on these labels
         results["second reader / SmolLM2 answers (fresh, doubly read)"] = agreement(
-            [s for s, _ in second], [first for _, first in second]
+            [label for _, label in second], [e.refusal for e, _ in second]
         )
+        rows = [e for e, _ in second]
+        results["rule_v2 / the same doubly read answers"] = score(judges["rule_v2"], rows)
     results["rule / training data"] = score(RuleRefusalJudge(), train)
     results["learned / training data, 5-fold CV"] = cross_validated(train)
     table = Table(title="refusal judges vs human labels (95% intervals)")
