@@ -419,6 +419,12 @@ def test_l_scaler_tau_and_ema_gamma_out_of_range_fail_naming_both(compose_cfg, t
     assert not (tmp_path / "stages").exists()
 
 
+def test_unknown_dpo_s_alpha_mode_fails_naming_the_choices(compose_cfg):
+    problems = config_problems(compose_cfg(["optimizer=dpo_s", "optimizer.alpha_mode=bogus"]))
+    assert problems == ["optimizer.alpha_mode='bogus': expected one of ['offline', 'online']"]
+    assert config_problems(compose_cfg(["optimizer=dpo_s", "optimizer.alpha_mode=online"])) == []
+
+
 def test_every_shipped_config_option_passes_validation(compose_cfg):
     groups = ["dataset", "reward_model", "scaler", "optimizer", "model", "hardware", "eval", "logger"]
     for group in groups:
