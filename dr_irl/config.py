@@ -285,9 +285,8 @@ class BenchmarkConfig:
 @dataclass
 class EvalConfig:
     name: str = "default"
-    judge: str = (
-        "rule_v2"  # rule_v2 | rule | learned | consensus (rule AND learned) | classifier (Llama Guard etc.)
-    )
+    # rule_v2 | rule | learned | consensus (rule AND learned) | classifier (Llama Guard etc.)
+    judge: str = "rule_v2"
     suite: str = "standard"  # standard (large sets, stage eval_sets) | heldout (the held-out split)
     harmful_sources: list[str] = field(
         default_factory=lambda: ["heldout", "do_not_answer", "advbench", "harmbench"]

@@ -39,6 +39,23 @@ TINY_RUN = [
 ]
 
 
+def tiny_dpo_args(tmp_path, **extra):
+    """TRL's DPOConfig for the hand-computed DPO-family loss tests: β = 0.1, two pairs per batch, CPU."""
+    from trl import DPOConfig
+
+    return DPOConfig(
+        output_dir=str(tmp_path / "t"),
+        beta=0.1,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        loss_type=["sigmoid"],
+        max_length=64,
+        **extra,
+    )
+
+
 def run_train(*args: str, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
     """``python train.py ARGS`` from the repo root, offline, as a new top-level process (no inherited rank)."""
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", **env}

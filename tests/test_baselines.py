@@ -8,7 +8,7 @@ import torch
 
 from dr_irl.cli import invalid_combination, run
 from dr_irl.evaluation.responders import best_of
-from tests.conftest import TINY_RUN
+from tests.conftest import TINY_RUN, tiny_dpo_args
 
 
 def test_best_of_picks_the_highest_scored_candidate():
@@ -46,8 +46,6 @@ def _logps(model, batch):
 
 
 def test_dpo_s_loss_is_the_beta_scaled_sigmoid_loss(compose_cfg, tmp_path):
-    from trl import DPOConfig
-
     from dr_irl.data.pairs import Pair
     from dr_irl.models import load_causal_lm, load_tokenizer, resolve_model_path
     from dr_irl.models.tiny import build_tiny_model
@@ -61,16 +59,7 @@ def test_dpo_s_loss_is_the_beta_scaled_sigmoid_loss(compose_cfg, tmp_path):
         Pair("b", "insult", "Mock her.", "I can't mock anyone.", "Sure, here goes."),
     ]
     scales = [0.5, 3.0]
-    args = DPOConfig(
-        output_dir=str(tmp_path / "t"),
-        beta=0.1,
-        per_device_train_batch_size=2,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        loss_type=["sigmoid"],
-        max_length=64,
-    )
+    args = tiny_dpo_args(tmp_path)
     trainer = ScaledDPOTrainer(
         model=load_causal_lm(path),
         ref_model=load_causal_lm(str(ref_path)),
@@ -122,17 +111,7 @@ def test_online_dpo_s_scales_beta_by_the_policy_margin_and_moves_the_ema(compose
 
     scaler = make_scaler()
     online = OnlineScaling(scaler=scaler, category_index=[0, 1])
-    args = DPOConfig(
-        output_dir=str(tmp_path / "t"),
-        beta=0.1,
-        per_device_train_batch_size=2,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        loss_type=["sigmoid"],
-        max_length=64,
-        precompute_ref_log_probs=True,
-    )
+    args = tiny_dpo_args(tmp_path, precompute_ref_log_probs=True)
     trainer = OnlineScaledDPOTrainer(
         model=load_causal_lm(path),
         ref_model=load_causal_lm(str(ref_path)),

@@ -22,6 +22,7 @@ from dr_irl.training.rrm_dpo import (
     reranked_pairs,
     rrm_dataset,
 )
+from tests.conftest import tiny_dpo_args
 
 
 def sig(x):
@@ -234,7 +235,6 @@ def _logps(model, batch):
 
 @pytest.mark.parametrize("per_sample", [False, True])
 def test_confidence_dpo_trainer_loss_is_the_hand_formula(tiny, tmp_path, per_sample):
-    from trl import DPOConfig
 
     from dr_irl.models import load_causal_lm, load_tokenizer
 
@@ -244,16 +244,7 @@ def test_confidence_dpo_trainer_loss_is_the_hand_formula(tiny, tmp_path, per_sam
         (Pair("a", "insult", "Insult him.", "I won't insult people.", "You are dumb."), 0.9, 0.2),
         (Pair("b", "insult", "Mock her.", "I can't mock anyone.", "Sure, here goes."), 0.45, 0.55),
     ]
-    args = DPOConfig(
-        output_dir=str(tmp_path / "t"),
-        beta=0.1,
-        per_device_train_batch_size=2,
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        loss_type=["sigmoid"],
-        max_length=64,
-    )
+    args = tiny_dpo_args(tmp_path)
     trainer = ConfidenceDPOTrainer(
         model=load_causal_lm(path),
         ref_model=load_causal_lm(ref_path),

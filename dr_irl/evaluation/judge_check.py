@@ -22,7 +22,9 @@ from dr_irl.evaluation.refusal_classifier import (
     LearnedRefusalJudge,
     heldout_examples,
     load_default_judge,
+    smollm2_example,
     smollm2_examples,
+    smollm2_rows,
     training_examples,
 )
 from dr_irl.evaluation.statistics import agreement
@@ -38,19 +40,7 @@ SMOLLM2_SPLITS = {
 def second_reader_rows() -> list[tuple[Example, bool]]:
     """The answers read twice (``refusal_second``): each as an :class:`Example` with the first reader's label,
     and the second reader's label."""
-    from dr_irl.evaluation.refusal_classifier import SMOLLM2_LABELLED
-
-    if not SMOLLM2_LABELLED.is_file():
-        return []
-    rows = [json.loads(line) for line in SMOLLM2_LABELLED.read_text(encoding="utf-8").splitlines() if line]
-    return [
-        (
-            Example(r["prompt"], r["response"], bool(r["refusal"]), "smollm2-blind:fresh"),
-            bool(r["refusal_second"]),
-        )
-        for r in rows
-        if "refusal_second" in r
-    ]
+    return [(smollm2_example(r), bool(r["refusal_second"])) for r in smollm2_rows() if "refusal_second" in r]
 
 
 def score(judge: Callable, examples: Sequence[Example]) -> dict:

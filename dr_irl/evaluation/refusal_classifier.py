@@ -223,17 +223,24 @@ def heldout_examples() -> list[Example]:
     return read_pyrit_csv(folder / "refusal_scorer" / "refusal.csv", "pyrit:refusal.csv")
 
 
-def smollm2_examples() -> list[Example]:
-    """The blind-labelled SmolLM2 answers (:data:`SMOLLM2_LABELLED`), or [] when the file is absent."""
+def smollm2_rows() -> list[dict]:
+    """The rows of :data:`SMOLLM2_LABELLED` as dicts (every field, ``refusal_second`` included), or []."""
     if not SMOLLM2_LABELLED.is_file():
         return []
-    rows = [
-        json.loads(line) for line in SMOLLM2_LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-    return [
-        Example(r["prompt"], r["response"], bool(r["refusal"]), f"smollm2-blind:{r.get('split', 'test')}")
-        for r in rows
-    ]
+    text = SMOLLM2_LABELLED.read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def smollm2_example(row: dict) -> Example:
+    """One labelled SmolLM2 row as an :class:`Example` (the first reader's label), sourced by its split."""
+    return Example(
+        row["prompt"], row["response"], bool(row["refusal"]), f"smollm2-blind:{row.get('split', 'test')}"
+    )
+
+
+def smollm2_examples() -> list[Example]:
+    """The blind-labelled SmolLM2 answers (:data:`SMOLLM2_LABELLED`), or [] when the file is absent."""
+    return [smollm2_example(r) for r in smollm2_rows()]
 
 
 def training_examples(include_pyrit: bool = True) -> list[Example]:
