@@ -1,9 +1,9 @@
-"""Generation tokens/s per batch size next to the fp32 GEMM rate of the same machine at the same row count.
+"""Generation tokens/s per batch size and dtype next to the GEMM rate of the same machine, row count and dtype.
 
 For each batch size B the bench times, in turn and ``--repeats`` times over (so a busy machine slows both
 alike): ``torch.matmul`` of a [B, hidden] activation with a weight in the model's MLP up-projection shape
-([intermediate, hidden], transposed as ``nn.Linear`` reads it), once with one weight that stays in the CPU
-cache ("GEMM") and once cycling through as many distinct weights as the model has parameters, so every
+([intermediate, hidden], transposed as ``nn.Linear`` reads it, in the model's dtype), once with one weight that
+stays in the CPU cache ("GEMM") and once cycling through as many distinct weights as the model has parameters, so every
 product streams its weight from memory as a decoding step does ("GEMM, weights from memory"); then
 ``generate_responses`` on B held-out prompts for each decoding mode — greedy, sampled (temperature 1)
 and, for B ≥ 8, B/8 prompts × 8 samples from one shared prefill — every sequence exactly
@@ -18,7 +18,7 @@ batch's first generated token to its last).
 On a machine busy with other work, wall time measures the neighbours as much as the model: ``--threads 1
 --clock cpu`` times the process's own CPU time instead (one thread, so CPU time is the work's own time).
 
-    python bench/generation.py [--model smollm2-135m] [--batch-sizes 1 8 16 32 64] [--new-tokens 32]
+    python bench/generation.py [--model smollm2-135m] [--batch-sizes 1 8 16 32 64 128] [--new-tokens 32]
     python bench/generation.py --threads 1 --clock cpu      # on a shared machine
 """
 
@@ -69,7 +69,7 @@ def time_gemm(rows: int, weights: list, min_seconds: float = 0.3, clock=time.per
     import torch
 
     intermediate, hidden = weights[0].shape
-    x = torch.randn(rows, hidden)
+    x = torch.randn(rows, hidden, dtype=weights[0].dtype)
     for weight in weights[:3]:
         torch.matmul(x, weight.t())
     calls, started = 0, clock()
@@ -107,6 +107,7 @@ class Row:
 
     batch_size: int
     mode: str
+    dtype: str
     tokens_per_second: float
     decode_tokens_per_second: float
     gemm: float
@@ -119,15 +120,15 @@ class Row:
 
 
 HEADER = (
-    "| batch (sequences) | decoding | tokens/s | decode tokens/s | decode GFLOP/s | GEMM GFLOP/s | "
+    "| batch (sequences) | decoding | dtype | tokens/s | decode tokens/s | decode GFLOP/s | GEMM GFLOP/s | "
     "decode / GEMM | GEMM, weights from memory | decode / that |\n"
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
 def format_row(r: Row) -> str:
     return (
-        f"| {r.batch_size} | {r.mode} | {r.tokens_per_second:.0f} | {r.decode_tokens_per_second:.0f} | "
+        f"| {r.batch_size} | {r.mode} | {r.dtype} | {r.tokens_per_second:.0f} | {r.decode_tokens_per_second:.0f} | "
         f"{r.decode_flops_per_second / 1e9:.1f} | {r.gemm / 1e9:.1f} | "
         f"{100 * r.decode_flops_per_second / r.gemm:.0f}% | {r.gemm_from_memory / 1e9:.1f} | "
         f"{100 * r.decode_flops_per_second / r.gemm_from_memory:.0f}% |"
@@ -190,11 +191,18 @@ def run_mode(model, tokenizer, mode: str, batch_size: int, new_tokens: int, seed
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32, 64])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32, 64, 128])
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="timings per cell (medians are printed)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=None,
+        choices=["float32", "bfloat16", "float16"],
+        help="generation and GEMM dtypes (default: float32, and bfloat16 on a CPU with bf16 arithmetic)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument(
         "--clock",
@@ -214,42 +222,53 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = generation.CLOCK = CLOCKS[args.clock]
+    from dr_irl.models.precision import cpu_has_native_bf16
+
+    dtypes = args.dtypes or ["float32", *(["bfloat16"] if cpu_has_native_bf16() else [])]
     model, tokenizer = load_model(args.model)
     parameters = sum(p.numel() for p in model.parameters())
     hidden, intermediate = model.config.hidden_size, model.config.intermediate_size
-    hot = [torch.randn(intermediate, hidden)]
-    cold = [torch.randn(intermediate, hidden) for _ in range(-(-parameters // (hidden * intermediate)))]
     load_before = load_average()
-    run_mode(model, tokenizer, "greedy", 2, 4, args.seed)  # warm-up: first-call allocations
     print(HEADER, flush=True)
     rows = []
-    for batch_size in args.batch_sizes:
-        for mode in args.modes:
-            if mode_shape(mode, batch_size) is None:
-                continue
-            timings = []
-            for _ in range(args.repeats):
-                gemm, gemm_cold = (
-                    time_gemm(batch_size, hot, clock=clock),
-                    time_gemm(batch_size, cold, clock=clock),
-                )
-                timings.append(
-                    (
-                        *run_mode(model, tokenizer, mode, batch_size, args.new_tokens, args.seed),
-                        gemm,
-                        gemm_cold,
+    for dtype_name in dtypes:
+        dtype = getattr(torch, dtype_name)
+        model = load_model(args.model)[0].to(dtype)  # from the fp32 weights each time
+        hot = [torch.randn(intermediate, hidden, dtype=dtype)]
+        cold = [
+            torch.randn(intermediate, hidden, dtype=dtype)
+            for _ in range(-(-parameters // (hidden * intermediate)))
+        ]
+        run_mode(model, tokenizer, "greedy", 2, 4, args.seed)  # warm-up: first-call allocations
+        for batch_size in args.batch_sizes:
+            for mode in args.modes:
+                if mode_shape(mode, batch_size) is None:
+                    continue
+                timings = []
+                for _ in range(args.repeats):
+                    gemm, gemm_cold = (
+                        time_gemm(batch_size, hot, clock=clock),
+                        time_gemm(batch_size, cold, clock=clock),
                     )
+                    timings.append(
+                        (
+                            *run_mode(model, tokenizer, mode, batch_size, args.new_tokens, args.seed),
+                            gemm,
+                            gemm_cold,
+                        )
+                    )
+                row = Row(
+                    batch_size,
+                    mode,
+                    dtype_name,
+                    *(statistics.median(column) for column in zip(*timings, strict=True)),
+                    parameters,
                 )
-            row = Row(
-                batch_size,
-                mode,
-                *(statistics.median(column) for column in zip(*timings, strict=True)),
-                parameters,
-            )
-            rows.append(row)
-            print(format_row(row), flush=True)
+                rows.append(row)
+                print(format_row(row), flush=True)
+        del hot, cold
     print(
-        f"\nGeneration of {args.model} ({parameters / 1e6:.1f} M parameters, fp32), {args.new_tokens} new "
+        f"\nGeneration of {args.model} ({parameters / 1e6:.1f} M parameters, {', '.join(dtypes)}), {args.new_tokens} new "
         f"tokens per sequence, medians of {args.repeats}; GEMM: torch.matmul [B, {hidden}] × "
         f"[{hidden}, {intermediate}]; {args.clock} clock\n{machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; load average (1/5/15 min) before {load_before}, after "

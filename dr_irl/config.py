@@ -306,8 +306,9 @@ class EvalConfig:
     judge_device: str = ""  # "": cuda when available, else cpu
     judge_cache_dir: str = "${paths.cache_dir}"  # learned judge: fitted parameters reused across runs
     benchmarks: list[BenchmarkConfig] = field(default_factory=list)
-    max_new_tokens: int = 32
-    batch_size: int = 16
+    max_new_tokens: int = 24  # the judge's labels were read at this length
+    batch_size: int = 128  # generation batch (prompts); also the reference samples' sampling batch
+    generation_dtype: str = "auto"  # every generation (eval, samples, candidates); auto: bf16 on a bf16 CPU
     max_harmful: int | None = None
     max_benign: int | None = None
 

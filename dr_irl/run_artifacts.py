@@ -50,12 +50,14 @@ def load_policy(ctx: Context, path: str, for_generation: bool = True):
     from dr_irl.distributed.deepspeed import zero3_init_disabled
     from dr_irl.distributed.ranks import device
     from dr_irl.models import load_causal_lm, load_tokenizer
+    from dr_irl.models.precision import generation_dtype
 
     if not for_generation:
         model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
     else:
+        dtype = generation_dtype(ctx.cfg)
         with zero3_init_disabled():
-            model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
+            model = load_causal_lm(path, dtype, ctx.cfg.model.trust_remote_code)
         model = model.to(device(ctx.cfg.hardware.use_cpu))
     return model, load_tokenizer(path, ctx.cfg.model.trust_remote_code)
 

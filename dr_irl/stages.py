@@ -254,6 +254,7 @@ def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
 
 SAMPLE_KEYS = (
     "eval.batch_size",  # the sampling batch: it shapes the RNG stream
+    "eval.generation_dtype",
     "reward_model.include_benign",
     "model",
     "warm_start",
@@ -359,7 +360,7 @@ STAGES = [
     Stage(
         "policy",
         stage_policy,
-        keys=("model", "optimizer", "scaler", "hardware", "seed"),
+        keys=("model", "optimizer", "scaler", "hardware", "seed", "eval.generation_dtype"),  # BoN, RRM sample
         deps=_policy_deps,
         all_ranks=True,
         resumable=True,

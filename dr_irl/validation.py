@@ -177,6 +177,7 @@ RULES: list[Bound | Choice] = [
     # evaluation
     at_least("eval.max_new_tokens", 1),
     at_least("eval.batch_size", 1),
+    Choice("eval.generation_dtype", ("auto", "float32", "bfloat16", "float16")),
     at_least("eval.max_harmful", 0, optional=True),
     at_least("eval.max_benign", 0, optional=True),
     at_least("eval.judge_batch_size", 1),

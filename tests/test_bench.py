@@ -38,6 +38,7 @@ def test_generation_bench_flops_and_rates_by_hand():
     row = generation_bench.Row(
         batch_size=16,
         mode="greedy",
+        dtype="float32",
         tokens_per_second=80.0,
         decode_tokens_per_second=100.0,
         gemm=50e9,
@@ -46,7 +47,7 @@ def test_generation_bench_flops_and_rates_by_hand():
     )
     assert row.decode_flops_per_second == 100 * 270e6  # 27 GFLOP/s
     cells = [c.strip() for c in generation_bench.format_row(row).strip("|").split("|")]
-    assert cells == ["16", "greedy", "80", "100", "27.0", "50.0", "54%", "40.0", "68%"]
+    assert cells == ["16", "greedy", "float32", "80", "100", "27.0", "50.0", "54%", "40.0", "68%"]
 
 
 def test_generation_bench_modes_fit_the_batch():
