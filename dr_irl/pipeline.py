@@ -29,6 +29,7 @@ from dr_irl.artifacts import input_hashes, manifest, output_digest, verify
 from dr_irl.distributed.deepspeed import zero3_init_disabled
 from dr_irl.distributed.ranks import barrier, broadcast_from_main, is_main_process
 from dr_irl.io import atomic_write_json, read_json, remove_tree, replace_dir
+from dr_irl.models.generation import GenerationStats, count_generation
 from dr_irl.stage_cache import StageCache
 
 console = Console()
@@ -153,17 +154,18 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
         ctx.outputs[stage.name] = tmp
         ctx.stage = stage.name
         start = time.perf_counter()
-        if stage.all_ranks:
-            summary = stage.run(ctx, tmp) or {}
-        elif main:  # rank 0 alone: models load whole, not ZeRO-3-partitioned (see zero3_init_disabled)
-            with zero3_init_disabled():
+        with count_generation() as generated:
+            if stage.all_ranks:
                 summary = stage.run(ctx, tmp) or {}
-        else:
-            summary = {}
+            elif main:  # rank 0 alone: models load whole, not ZeRO-3-partitioned (see zero3_init_disabled)
+                with zero3_init_disabled():
+                    summary = stage.run(ctx, tmp) or {}
+            else:
+                summary = {}
         seconds = time.perf_counter() - start
         barrier()
         if main:
-            _publish(stage, tmp, final, fp, inputs, seconds, summary)
+            _publish(stage, tmp, final, fp, inputs, seconds, summary, generated)
             if stage.cached and cache is not None:
                 cache.store(stage.name, fp, final)
             ctx.tracker.log({f"stage_seconds/{stage.name}": seconds})
@@ -286,15 +288,28 @@ def _prepare_tmp(stage: Stage, tmp: Path, fp: str, resume: bool) -> None:
 
 
 def _publish(
-    stage: Stage, tmp: Path, final: Path, fp: str, inputs: dict, seconds: float, summary: dict
+    stage: Stage,
+    tmp: Path,
+    final: Path,
+    fp: str,
+    inputs: dict,
+    seconds: float,
+    summary: dict,
+    generated: GenerationStats | None = None,
 ) -> None:
-    """Write ``DONE.json`` (fingerprint, summary, inputs, every file's size and hash) and publish the folder."""
+    """Write ``DONE.json`` (fingerprint, seconds, summary, inputs, every file's size and hash, and what the
+    stage generated through :func:`~dr_irl.models.generation.generate_responses`) and publish the folder."""
     (tmp / "STARTED.json").unlink(missing_ok=True)
     files = manifest(tmp)
     summary = json.loads(json.dumps(summary, default=str))  # as readers will see it
     done = {
         "fingerprint": fp,
         "seconds": seconds,
+        "generation": (
+            {"new_tokens": generated.new_tokens, "seconds": generated.seconds}
+            if generated is not None and generated.calls
+            else {}
+        ),
         "summary": summary,
         "inputs": inputs,
         "artifacts": files,

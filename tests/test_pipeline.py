@@ -51,6 +51,11 @@ def test_end_to_end_writes_every_stage_and_the_table(tiny_run):
     assert "alpha/mean" in results["alpha"]
     assert "| refusal rate" in (run_dir / "results.md").read_text()
     assert summaries["reward_models"]["insult"]["train_pairs"] > 0
+    # where the time went: every stage's seconds and generated tokens, in results.json and the table
+    tokens = results["stage_generated_tokens"]
+    assert tokens["eval_base"] > 0 and tokens["reference_samples"] > 0 and tokens["reward_models"] == 0
+    assert results["after"]["generation_dtype"] == "float32"  # eval=smoke: fp32 on every machine
+    assert "| stage | seconds | generated tokens | tokens/s |" in (run_dir / "results.md").read_text()
 
 
 def test_rerun_resumes_after_the_last_complete_stage(tiny_run, compose_cfg, capsys):

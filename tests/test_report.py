@@ -284,3 +284,35 @@ def test_capability_table_and_alignment_tax_by_hand():
     assert row.startswith("| sft+none | 0.250 [") and "-0.500 [" in row and "p=0.5" in row
     assert next(line for line in lines if line.startswith("| base")).endswith("| — |")
     assert report.capability_markdown([MethodOutcomes("no capability set")], []) == ([], [])
+
+
+# ------------------------------------------------------------------ a run's own time table
+
+
+def test_stage_costs_and_time_table_by_hand(tmp_path):
+    import os
+
+    from dr_irl.evaluation.report import stage_cost_rows, stage_costs
+
+    done = {
+        "eval_base": {"seconds": 20.0, "generation": {"new_tokens": 5000, "seconds": 18.0}},
+        "reward_models": {"seconds": 100.0, "generation": {}},
+        "policy": {"seconds": 120.0},  # TRL generated the rollouts: tokens from the budget
+    }
+    for i, (stage, body) in enumerate(done.items()):
+        path = tmp_path / "stages" / stage / "DONE.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(body))
+        os.utime(path, ns=(10**9 * (i + 1), 10**9 * (i + 1)))  # the order the stages finished in
+    costs = stage_costs(tmp_path, {"generated_tokens": 2400})
+    assert costs == [
+        {"stage": "eval_base", "seconds": 20.0, "generated_tokens": 5000},
+        {"stage": "reward_models", "seconds": 100.0, "generated_tokens": 0},
+        {"stage": "policy", "seconds": 120.0, "generated_tokens": 2400},
+    ]
+    assert stage_cost_rows(costs) == [
+        ["eval_base", "20.0", "5,000", "250"],
+        ["reward_models", "100.0", "–", "–"],
+        ["policy", "120.0", "2,400", "20"],
+        ["total", "240.0", "7,400", "31"],
+    ]

@@ -181,6 +181,39 @@ def hacking_warnings(before: dict, after: dict, tests: dict) -> list[str]:
     return out
 
 
+def stage_costs(run_dir: Path, budget: dict) -> list[dict]:
+    """Each finished stage's wall seconds and generated tokens (``DONE.json``; the policy stage's rollouts
+    from its budget when TRL generated them), in the order the stages ran."""
+    costs = []
+    for path in (run_dir / "stages").glob("*/DONE.json"):
+        done = json.loads(path.read_text(encoding="utf-8"))
+        tokens = (done.get("generation") or {}).get("new_tokens", 0)
+        if path.parent.name == "policy" and not tokens:
+            tokens = budget.get("generated_tokens", 0) or 0
+        costs.append(
+            {"stage": path.parent.name, "seconds": float(done["seconds"]), "generated_tokens": tokens}
+        )
+    costs.sort(key=lambda c: (run_dir / "stages" / c["stage"] / "DONE.json").stat().st_mtime_ns)
+    return costs
+
+
+def stage_cost_rows(costs: list[dict]) -> list[list[str]]:
+    """(stage, seconds, generated tokens, tokens/s) rows and a total row; tokens/s over the stage's wall time."""
+    rows = []
+    for c in [
+        *costs,
+        {
+            "stage": "total",
+            "seconds": sum(c["seconds"] for c in costs),
+            "generated_tokens": sum(c["generated_tokens"] for c in costs),
+        },
+    ]:
+        rate = c["generated_tokens"] / c["seconds"] if c["generated_tokens"] and c["seconds"] > 0 else None
+        tokens = f"{c['generated_tokens']:,}" if c["generated_tokens"] else "–"
+        rows.append([c["stage"], f"{c['seconds']:.1f}", tokens, f"{rate:.0f}" if rate else "–"])
+    return rows
+
+
 def build_report(ctx, out: Path) -> dict:
     before = ctx.summaries.get("eval_base", {})
     after = ctx.summaries.get("eval_policy", {})
@@ -226,6 +259,14 @@ def build_report(ctx, out: Path) -> dict:
         for key, value in alpha_rows:
             alpha_table.add_row(key, f"{value:.4f}")
         Console().print(alpha_table)
+    budget = policy_budget(ctx)
+    cost_rows = stage_cost_rows(stage_costs(ctx.run_dir, budget))
+    cost_table = Table(title="where the time went (wall seconds per stage)")
+    for column in ("stage", "seconds", "generated tokens", "tokens/s"):
+        cost_table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in cost_rows:
+        cost_table.add_row(*row)
+    Console().print(cost_table)
     for warning in warnings:
         Console().print(f"[bold yellow]warning:[/bold yellow] {warning}")
     markdown = [f"### {title}", "", "| metric | before [95% CI] | after [95% CI] |", "|---|---:|---:|"]
@@ -254,6 +295,8 @@ def build_report(ctx, out: Path) -> dict:
     if alpha_rows:
         markdown += ["", "| scaler statistic (mean over steps) | value |", "|---|---:|"]
         markdown += [f"| {k} | {v:.4f} |" for k, v in alpha_rows]
+    markdown += ["", "| stage | seconds | generated tokens | tokens/s |", "|---|---:|---:|---:|"]
+    markdown += ["| " + " | ".join(row) + " |" for row in cost_rows]
     results = {
         "run_name": cfg.run_name,
         "model": cfg.model.name,
@@ -269,11 +312,14 @@ def build_report(ctx, out: Path) -> dict:
         "paired_tests": tests,
         "adversarial_accuracy": adversarial,
         "warnings": warnings,
-        "budget": policy_budget(ctx),
+        "budget": budget,
         "stage_seconds": {},
+        "stage_generated_tokens": {},
     }
     for path in sorted((ctx.run_dir / "stages").glob("*/DONE.json")):
         results["stage_seconds"][path.parent.name] = json.loads(path.read_text())["seconds"]
+    for cost in stage_costs(ctx.run_dir, budget):
+        results["stage_generated_tokens"][cost["stage"]] = cost["generated_tokens"]
     atomic_write_json(ctx.run_dir / "results.json", results)
     atomic_write_text(ctx.run_dir / "results.md", "\n".join(markdown) + "\n")
     ctx.tracker.table("results", ["metric", "before", "after"], rows)
