@@ -19,6 +19,7 @@ On a machine busy with other work, wall time measures the neighbours as much as 
 --clock cpu`` times the process's own CPU time instead (one thread, so CPU time is the work's own time).
 
     python bench/generation.py [--model smollm2-135m] [--batch-sizes 1 8 16 32 64 128] [--new-tokens 32]
+    python bench/generation.py --dtypes float32 bfloat16   # default: both where the CPU has bf16 arithmetic
     python bench/generation.py --threads 1 --clock cpu      # on a shared machine
 """
 

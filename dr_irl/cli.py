@@ -66,6 +66,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     from transformers import set_seed
 
     from dr_irl.distributed.ranks import barrier, init_process_group, is_main_process
+    from dr_irl.models.precision import generation_dtype
     from dr_irl.run_artifacts import base_model_path
     from dr_irl.run_lock import RunLock
     from dr_irl.stages import STAGES
@@ -84,6 +85,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     warn_inert_scaling(cfg)
     validate(cfg)
     OmegaConf.resolve(cfg)
+    cfg.eval.generation_dtype = generation_dtype(cfg)  # `auto` → this machine's: fingerprints name the dtype
     quiet_libraries()
     init_process_group(cfg.hardware.use_cpu)
     lock = RunLock(run_dir).acquire() if is_main_process() else None

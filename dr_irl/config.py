@@ -308,7 +308,7 @@ class EvalConfig:
     benchmarks: list[BenchmarkConfig] = field(default_factory=list)
     max_new_tokens: int = 24  # the judge's labels were read at this length
     batch_size: int = 128  # generation batch (prompts); also the reference samples' sampling batch
-    generation_dtype: str = "auto"  # every generation (eval, samples, candidates); auto: bf16 on a bf16 CPU
+    generation_dtype: str = "auto"  # answers and samples, not training; auto: bf16 on a bf16 CPU
     max_harmful: int | None = None
     max_benign: int | None = None
 

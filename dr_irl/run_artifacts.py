@@ -44,9 +44,10 @@ def sft_policy_path(ctx: Context) -> str:
     return str(ctx.output("sft_policy") / "model")
 
 
-def load_policy(ctx: Context, path: str, for_generation: bool = True):
+def load_policy(ctx: Context, path: str, for_generation: bool = True, dtype: str | None = None):
     """(model, tokenizer); for generation the model is loaded whole (never ZeRO-3-partitioned: it is used by
-    this process alone) and put on this process's device; trainers place their own."""
+    this process alone) and put on this process's device; trainers place their own. Generation uses
+    ``eval.generation_dtype`` unless ``dtype`` names another (hidden-state readers pass ``model.dtype``)."""
     from dr_irl.distributed.deepspeed import zero3_init_disabled
     from dr_irl.distributed.ranks import device
     from dr_irl.models import load_causal_lm, load_tokenizer
@@ -55,7 +56,7 @@ def load_policy(ctx: Context, path: str, for_generation: bool = True):
     if not for_generation:
         model = load_causal_lm(path, ctx.cfg.model.dtype, ctx.cfg.model.trust_remote_code)
     else:
-        dtype = generation_dtype(ctx.cfg)
+        dtype = dtype or generation_dtype(ctx.cfg)
         with zero3_init_disabled():
             model = load_causal_lm(path, dtype, ctx.cfg.model.trust_remote_code)
         model = model.to(device(ctx.cfg.hardware.use_cpu))

@@ -67,7 +67,7 @@ def stage_demonstrations(ctx: Context, out: Path) -> dict:
         if dm.generator_path
         else base_model_path(ctx)
     )
-    model, tokenizer = generator(dm.engine, path, lambda p: load_policy(ctx, p))
+    model, tokenizer = generator(dm.engine, path, lambda p: load_policy(ctx, p, dtype=ctx.cfg.model.dtype))
     train = records(ctx, "train", stage="data")
     return {**write_demonstrations(model, tokenizer, train, dm, out, console.print), "generator": path}
 
@@ -360,7 +360,7 @@ STAGES = [
     Stage(
         "policy",
         stage_policy,
-        keys=("model", "optimizer", "scaler", "hardware", "seed", "eval.generation_dtype"),  # BoN, RRM sample
+        keys=("model", "optimizer", "scaler", "hardware", "seed", "eval.batch_size"),  # RRM's sampling batch
         deps=_policy_deps,
         all_ranks=True,
         resumable=True,

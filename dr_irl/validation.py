@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from dr_irl.errors import ConfigError
+from dr_irl.models.precision import GENERATION_DTYPES
 
 _MISSING = object()
 
@@ -177,7 +178,7 @@ RULES: list[Bound | Choice] = [
     # evaluation
     at_least("eval.max_new_tokens", 1),
     at_least("eval.batch_size", 1),
-    Choice("eval.generation_dtype", ("auto", "float32", "bfloat16", "float16")),
+    Choice("eval.generation_dtype", GENERATION_DTYPES),
     at_least("eval.max_harmful", 0, optional=True),
     at_least("eval.max_benign", 0, optional=True),
     at_least("eval.judge_batch_size", 1),

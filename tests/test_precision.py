@@ -41,8 +41,8 @@ def test_unknown_generation_dtype_fails_naming_the_key(compose_cfg):
     [("fpu avx2 avx512_bf16", True), ("fpu avx2 amx_bf16", True), ("fpu avx2 avx512f", False)],
 )
 def test_cpu_bf16_from_cpuinfo_when_torch_cannot_tell(monkeypatch, tmp_path, flags, expected):
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
     assert cpu_has_native_bf16(cpuinfo) is expected
@@ -65,3 +65,28 @@ def test_generation_loads_the_policy_in_the_resolved_dtype(compose_cfg, tmp_path
         assert len(answers) == 2 and all(isinstance(a[0], str) for a in answers)
     trained, _ = load_policy(ctx, folder, for_generation=False)  # trainers: model.dtype, whatever eval says
     assert next(trained.parameters()).dtype == torch.float32
+
+
+def test_the_generation_dtype_is_in_the_fingerprint_of_every_stage_that_generates_and_no_other(compose_cfg):
+    from dr_irl.pipeline import fingerprint
+    from dr_irl.stages import STAGES
+
+    def prints(dtype: str) -> dict[str, str]:
+        cfg = compose_cfg([f"eval.generation_dtype={dtype}"])
+        return {stage.name: fingerprint(cfg, stage, {}) for stage in STAGES if stage.cached}
+
+    fp32, bf16 = prints("float32"), prints("bfloat16")
+    changed = {name for name in fp32 if fp32[name] != bf16[name]}
+    # answers and samples are generated in it; trainers and hidden-state readers use model.dtype
+    assert changed == {"reference_samples", "sft_samples", "eval_base", "eval_policy"}
+
+
+def test_hidden_state_readers_load_the_policy_in_model_dtype(compose_cfg, tmp_path, monkeypatch):
+    from dr_irl.models.tiny import build_tiny_model
+    from dr_irl.pipeline import Context
+    from dr_irl.run_artifacts import load_policy
+
+    folder = str(build_tiny_model(tmp_path / "tiny"))
+    ctx = Context(compose_cfg(["eval.generation_dtype=bfloat16"]), tmp_path, tracker=None)
+    model, _ = load_policy(ctx, folder, dtype=ctx.cfg.model.dtype)  # RRM's probe, demonstrations
+    assert next(model.parameters()).dtype == torch.float32

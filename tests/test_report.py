@@ -290,29 +290,29 @@ def test_capability_table_and_alignment_tax_by_hand():
 
 
 def test_stage_costs_and_time_table_by_hand(tmp_path):
-    import os
-
     from dr_irl.evaluation.report import stage_cost_rows, stage_costs
 
     done = {
         "eval_base": {"seconds": 20.0, "generation": {"new_tokens": 5000, "seconds": 18.0}},
         "reward_models": {"seconds": 100.0, "generation": {}},
         "policy": {"seconds": 120.0},  # TRL generated the rollouts: tokens from the budget
+        "report": {"seconds": 0.1},  # an earlier run's report: not a cost of this one
+        "demonstrations": {"seconds": 50.0},  # left by an earlier config, not among this run's stages
     }
-    for i, (stage, body) in enumerate(done.items()):
-        path = tmp_path / "stages" / stage / "DONE.json"
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps(body))
-        os.utime(path, ns=(10**9 * (i + 1), 10**9 * (i + 1)))  # the order the stages finished in
-    costs = stage_costs(tmp_path, {"generated_tokens": 2400})
-    assert costs == [
-        {"stage": "eval_base", "seconds": 20.0, "generated_tokens": 5000},
+    for stage, body in done.items():
+        (tmp_path / stage).mkdir()
+        (tmp_path / stage / "DONE.json").write_text(json.dumps(body))
+    outputs = {name: tmp_path / name for name in ("reward_models", "eval_base", "policy", "report")}
+    outputs["eval_policy"] = tmp_path / "eval_policy"  # not finished: no DONE.json
+    costs = stage_costs(outputs, {"generated_tokens": 2400}, running="report")
+    assert costs == [  # the pipeline's order, not the folders'
         {"stage": "reward_models", "seconds": 100.0, "generated_tokens": 0},
+        {"stage": "eval_base", "seconds": 20.0, "generated_tokens": 5000},
         {"stage": "policy", "seconds": 120.0, "generated_tokens": 2400},
     ]
     assert stage_cost_rows(costs) == [
-        ["eval_base", "20.0", "5,000", "250"],
         ["reward_models", "100.0", "–", "–"],
+        ["eval_base", "20.0", "5,000", "250"],
         ["policy", "120.0", "2,400", "20"],
-        ["total", "240.0", "7,400", "31"],
+        ["total", "240.0", "7,400", "–"],
     ]

@@ -117,7 +117,8 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
         ctx.tracker.log({f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
     write_jsonl(out / "generations.jsonl", rows)
     results.update(capability_results(ctx, out, model, tokenizer))
-    results["generation_dtype"] = str(next(model.parameters()).dtype).removeprefix("torch.")
+    if getattr(model, "dtype", None) is not None:  # the dtype the answers were generated in
+        results["generation_dtype"] = str(model.dtype).removeprefix("torch.")
     return results
 
 

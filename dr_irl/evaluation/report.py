@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -99,6 +100,7 @@ def capability_tests(run_dir: Path) -> dict[str, dict]:
 
 def policy_budget(ctx) -> dict:
     """What the policy stage spent: prompts seen, generated tokens, gradient steps, seconds (from its log)."""
+    from dr_irl.distributed.ranks import world_size
     from dr_irl.distributed.workloads import workload
 
     if "policy" not in ctx.outputs:
@@ -112,9 +114,10 @@ def policy_budget(ctx) -> dict:
     )
     steps = max((int(r["step"]) for r in rows if isinstance(r.get("step"), (int, float))), default=0)
     budget = {"gradient_steps": steps}
+    processes = world_size()  # the per-device batch sizes below count one process's share
     work = workload(ctx.cfg)  # what one step of the method processes (dr_irl/distributed/workloads.py)
     if work.unit == "rollouts":  # generated online at every step (GRPO)
-        per_step = opt.prompts_per_step * opt.gradient_accumulation_steps
+        per_step = opt.prompts_per_step * opt.gradient_accumulation_steps * processes
         budget["prompts_seen"] = steps * per_step
         lengths = [
             r.get("completions/mean_length")
@@ -123,7 +126,7 @@ def policy_budget(ctx) -> dict:
         ]
         budget["generated_tokens"] = round(sum(lengths) * per_step * opt.num_generations)
     elif work.trains:
-        budget["prompts_seen"] = steps * opt.batch_size * opt.gradient_accumulation_steps
+        budget["prompts_seen"] = steps * opt.batch_size * opt.gradient_accumulation_steps * processes
         budget["generated_tokens"] = ctx.summaries.get("policy", {}).get("generated_tokens", 0)
     else:  # best_of_n trains nothing; it samples n answers per evaluation prompt
         budget["prompts_seen"] = 0
@@ -181,37 +184,35 @@ def hacking_warnings(before: dict, after: dict, tests: dict) -> list[str]:
     return out
 
 
-def stage_costs(run_dir: Path, budget: dict) -> list[dict]:
-    """Each finished stage's wall seconds and generated tokens (``DONE.json``; the policy stage's rollouts
-    from its budget when TRL generated them), in the order the stages ran."""
+def stage_costs(outputs: Mapping[str, Path], budget: dict, running: str = "report") -> list[dict]:
+    """Wall seconds and generated tokens of this run's finished stages (``outputs``: stage → folder, in the
+    order the pipeline ran them; ``running``, the stage calling this, is left out), from each ``DONE.json``.
+    The policy stage's tokens are its rollouts (the budget) when TRL, not the project's generator, made
+    them. A stage resumed or restored from the stage cache shows the seconds of the run that computed it."""
     costs = []
-    for path in (run_dir / "stages").glob("*/DONE.json"):
-        done = json.loads(path.read_text(encoding="utf-8"))
+    for stage, folder in outputs.items():
+        done_file = Path(folder) / "DONE.json"
+        if stage == running or not done_file.is_file():
+            continue
+        done = json.loads(done_file.read_text(encoding="utf-8"))
         tokens = (done.get("generation") or {}).get("new_tokens", 0)
-        if path.parent.name == "policy" and not tokens:
+        if stage == "policy" and not tokens:
             tokens = budget.get("generated_tokens", 0) or 0
-        costs.append(
-            {"stage": path.parent.name, "seconds": float(done["seconds"]), "generated_tokens": tokens}
-        )
-    costs.sort(key=lambda c: (run_dir / "stages" / c["stage"] / "DONE.json").stat().st_mtime_ns)
+        costs.append({"stage": stage, "seconds": float(done["seconds"]), "generated_tokens": tokens})
     return costs
 
 
 def stage_cost_rows(costs: list[dict]) -> list[list[str]]:
-    """(stage, seconds, generated tokens, tokens/s) rows and a total row; tokens/s over the stage's wall time."""
+    """(stage, seconds, generated tokens, tokens/s) rows — tokens/s over the stage's wall time — and a total
+    row of seconds and tokens."""
     rows = []
-    for c in [
-        *costs,
-        {
-            "stage": "total",
-            "seconds": sum(c["seconds"] for c in costs),
-            "generated_tokens": sum(c["generated_tokens"] for c in costs),
-        },
-    ]:
+    for c in costs:
         rate = c["generated_tokens"] / c["seconds"] if c["generated_tokens"] and c["seconds"] > 0 else None
         tokens = f"{c['generated_tokens']:,}" if c["generated_tokens"] else "–"
         rows.append([c["stage"], f"{c['seconds']:.1f}", tokens, f"{rate:.0f}" if rate else "–"])
-    return rows
+    total_tokens = sum(c["generated_tokens"] for c in costs)
+    total = [f"{sum(c['seconds'] for c in costs):.1f}", f"{total_tokens:,}" if total_tokens else "–", "–"]
+    return [*rows, ["total", *total]]
 
 
 def build_report(ctx, out: Path) -> dict:
@@ -260,7 +261,8 @@ def build_report(ctx, out: Path) -> dict:
             alpha_table.add_row(key, f"{value:.4f}")
         Console().print(alpha_table)
     budget = policy_budget(ctx)
-    cost_rows = stage_cost_rows(stage_costs(ctx.run_dir, budget))
+    costs = stage_costs(ctx.outputs, budget, running=ctx.stage or "report")
+    cost_rows = stage_cost_rows(costs)
     cost_table = Table(title="where the time went (wall seconds per stage)")
     for column in ("stage", "seconds", "generated tokens", "tokens/s"):
         cost_table.add_column(column, justify="left" if column == "stage" else "right")
@@ -313,13 +315,9 @@ def build_report(ctx, out: Path) -> dict:
         "adversarial_accuracy": adversarial,
         "warnings": warnings,
         "budget": budget,
-        "stage_seconds": {},
-        "stage_generated_tokens": {},
+        "stage_seconds": {c["stage"]: c["seconds"] for c in costs},
+        "stage_generated_tokens": {c["stage"]: c["generated_tokens"] for c in costs},
     }
-    for path in sorted((ctx.run_dir / "stages").glob("*/DONE.json")):
-        results["stage_seconds"][path.parent.name] = json.loads(path.read_text())["seconds"]
-    for cost in stage_costs(ctx.run_dir, budget):
-        results["stage_generated_tokens"][cost["stage"]] = cost["generated_tokens"]
     atomic_write_json(ctx.run_dir / "results.json", results)
     atomic_write_text(ctx.run_dir / "results.md", "\n".join(markdown) + "\n")
     ctx.tracker.table("results", ["metric", "before", "after"], rows)

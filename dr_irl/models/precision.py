@@ -3,12 +3,15 @@
 On a CPU with native bf16 arithmetic (AVX512-BF16 or AMX), a bf16 matrix product runs about three times
 faster than fp32 (docs/performance.md), so ``auto`` generates in bfloat16 there when the model is held in
 float32; everywhere else (GPUs, CPUs without bf16 arithmetic, where bf16 is emulated and slower) it keeps
-``model.dtype``. Training always uses ``model.dtype``.
+``model.dtype``. Training, and the readers of hidden states (RRM's probe, demonstrations), use ``model.dtype``.
+:func:`dr_irl.cli.run` resolves ``auto`` at start-up, so the stages' fingerprints name the dtype.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from omegaconf import DictConfig
 
 GENERATION_DTYPES = ("auto", "float32", "bfloat16", "float16")
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -21,7 +24,7 @@ def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     try:
         if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
             return True
-    except AttributeError:  # older torch: read the flags
+    except AttributeError:  # a torch without these checks
         pass
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
@@ -45,7 +48,7 @@ def resolve_generation_dtype(generation_dtype: str, model_dtype: str, on_cpu: bo
     return model_dtype
 
 
-def generation_dtype(cfg) -> str:
+def generation_dtype(cfg: DictConfig) -> str:
     """``eval.generation_dtype`` of a run's config, resolved on this machine."""
     requested = str(cfg.eval.get("generation_dtype", "auto"))
     on_cpu = bool(cfg.hardware.use_cpu)

@@ -261,7 +261,7 @@ class ProbeScorer:
 
 def probe_scorer(ctx: Context, folder: Path):
     """The probe of ``folder`` on the initial policy's hidden states."""
-    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
+    model, tokenizer = load_policy(ctx, init_policy_path(ctx), dtype=ctx.cfg.model.dtype)  # as trained
     probe = HybridProbe.load(folder / "probe", device=device(ctx.cfg.hardware.use_cpu))
     return ProbeScorer(probe, model, tokenizer, ctx.cfg.reward_model.pooling)
 
@@ -274,7 +274,7 @@ def train_representation(ctx: Context, out: Path) -> dict:
         return {}
     rm = ctx.cfg.reward_model
     pairs = reward_pairs(ctx)
-    model, tokenizer = load_policy(ctx, init_policy_path(ctx))
+    model, tokenizer = load_policy(ctx, init_policy_path(ctx), dtype=ctx.cfg.model.dtype)
     prompts = [p.prompt for p in pairs]
     chosen = pooled_hidden_states(model, tokenizer, prompts, [p.chosen for p in pairs], pooling=rm.pooling)
     rejected = pooled_hidden_states(

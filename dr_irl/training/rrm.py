@@ -156,7 +156,7 @@ def run_rrm_dpo(ctx, out: Path) -> dict:
         pairs_path = out / ("pairs.jsonl" if k == 0 else f"pairs_round{k}.jsonl")
         update = None
         if is_main_process():
-            model, tokenizer = load_policy(ctx, policy)
+            model, tokenizer = load_policy(ctx, policy, dtype=ctx.cfg.model.dtype)  # the probe's features
             if k == 0:
                 with count_generation() as generated:
                     candidates = sample_candidates(ctx, model, tokenizer, prompts)
