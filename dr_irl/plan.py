@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from dr_irl.distributed.machine import GB, Machine
 from dr_irl.distributed.memory import HEADROOM, MemoryEstimate, estimate_memory, parameter_count, run_shapes
 from dr_irl.distributed.workloads import Workload, workload
+from dr_irl.models.precision import generation_dtype
 
 HARDWARE_WORDS = {
     "cpu": "CPU",
@@ -69,6 +70,7 @@ class Plan:
             ),
             ("model", model),
             ("hardware", f"{hw.name}: {HARDWARE_WORDS.get(hw.name, hw.name)}, {', '.join(flags)}"),
+            ("generation", f"{generation_dtype(cfg)} (eval.generation_dtype={cfg.eval.generation_dtype})"),
             ("processes", f"{self.processes}{nodes}{launched}"),
             ("machine", self.machine.describe() if self.machine else "not probed"),
             ("recipe", cfg.recipe.name),

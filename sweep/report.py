@@ -538,7 +538,8 @@ def plot_alpha_histogram(summaries: list[MethodSummary], path: Path) -> bool:
 
 
 def stage_seconds_markdown(summaries: list[MethodSummary]) -> str:
-    """Median wall time of each stage per method (``results.json``'s ``stage_seconds``), seconds."""
+    """Median wall time of each stage per method (``results.json``'s ``stage_seconds``), seconds, and for
+    stages that generated text the median tokens per second of their wall time (``stage_generated_tokens``)."""
     stages: list[str] = []
     for s in summaries:
         for r in s.runs:
@@ -551,15 +552,20 @@ def stage_seconds_markdown(summaries: list[MethodSummary]) -> str:
     for s in summaries:
         cells = []
         for name in stages:
-            values = [
-                v for v in (_number(_section(r, "stage_seconds").get(name)) for r in s.runs) if v is not None
-            ]
-            cells.append(f"{statistics.median(values):.0f}" if values else MISSING)
+            seconds, rates = [], []
+            for r in s.runs:
+                value = _number(_section(r, "stage_seconds").get(name))
+                tokens = _number(_section(r, "stage_generated_tokens").get(name))
+                if value is not None:
+                    seconds.append(value)
+                    if tokens and value > 0:
+                        rates.append(tokens / value)
+            cell = f"{statistics.median(seconds):.0f}" if seconds else MISSING
+            cells.append(f"{cell} ({statistics.median(rates):.0f} tok/s)" if rates else cell)
         lines.append(f"| {s.label} | " + " | ".join(cells) + " |")
     return (
-        "Median seconds per stage (stages restored from the stage cache count their original time):\n\n"
-        + "\n".join(lines)
-        + "\n"
+        "Median seconds per stage, and tokens/s where the stage generated (stages restored from the stage "
+        "cache count their original time):\n\n" + "\n".join(lines) + "\n"
     )
 
 

@@ -316,3 +316,17 @@ def test_stage_costs_and_time_table_by_hand(tmp_path):
         ["policy", "120.0", "2,400", "20"],
         ["total", "240.0", "7,400", "–"],
     ]
+
+
+def test_sweep_report_stage_table_gives_seconds_and_tokens_per_second(tmp_path):
+    for seed, (seconds, tokens) in enumerate([(20.0, 4000), (30.0, 9000), (40.0, 8000)]):
+        run_dir = make_run(tmp_path, f"r{seed}", "clip_gap", seed, after={"refusal_rate": 0.5})
+        results = json.loads((run_dir / "results.json").read_text())
+        results["stage_seconds"] = {"eval_base": seconds, "reward_models": 100.0 + seed}
+        results["stage_generated_tokens"] = {"eval_base": tokens, "reward_models": 0}
+        (run_dir / "results.json").write_text(json.dumps(results))
+    summaries = report.aggregate(report.find_runs([tmp_path]))
+    table = report.stage_seconds_markdown(summaries)
+    # medians: 30 s; tokens/s 200, 300, 200 -> 200; reward models generated nothing
+    assert "| eval_base | reward_models |" in table
+    assert "| 30 (200 tok/s) | 101 |" in table
