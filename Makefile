@@ -30,7 +30,7 @@ format:
 demo:  ## the default experiment: DR-IRL on SmolLM2-135M-Instruct, CPU
 	$(PYTHON) train.py
 
-bench:  ## generation tokens/s vs the machine's GEMM rate (SmolLM2), then GRPO vs GRPO-S step time, interleaved (tiny)
+bench:  ## generation tokens/s vs the machine's GEMM rate per batch and dtype (SmolLM2), then GRPO vs GRPO-S step time, interleaved (tiny)
 	$(PYTHON) bench/generation.py
 	$(PYTHON) bench/grpo_overhead.py
 
