@@ -26,6 +26,7 @@ On a machine busy with other work, wall time measures the neighbours as much as 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -226,15 +227,15 @@ def main(argv: list[str] | None = None) -> list[Row]:
     from dr_irl.models.precision import cpu_has_native_bf16
 
     dtypes = args.dtypes or ["float32", *(["bfloat16"] if cpu_has_native_bf16() else [])]
-    model, tokenizer = load_model(args.model)
-    parameters = sum(p.numel() for p in model.parameters())
-    hidden, intermediate = model.config.hidden_size, model.config.intermediate_size
+    fp32_model, tokenizer = load_model(args.model)
+    parameters = sum(p.numel() for p in fp32_model.parameters())
+    hidden, intermediate = fp32_model.config.hidden_size, fp32_model.config.intermediate_size
     load_before = load_average()
     print(HEADER, flush=True)
     rows = []
     for dtype_name in dtypes:
         dtype = getattr(torch, dtype_name)
-        model = load_model(args.model)[0].to(dtype)  # from the fp32 weights each time
+        model = copy.deepcopy(fp32_model).to(dtype)  # from the fp32 weights each time
         hot = [torch.randn(intermediate, hidden, dtype=dtype)]
         cold = [
             torch.randn(intermediate, hidden, dtype=dtype)

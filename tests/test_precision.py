@@ -11,6 +11,13 @@ from dr_irl.models.precision import cpu_has_native_bf16, resolve_generation_dtyp
 from dr_irl.validation import config_problems
 
 
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> str:
+    from dr_irl.models.tiny import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny")))
+
+
 @pytest.mark.parametrize(
     ("requested", "model_dtype", "on_cpu", "native", "expected"),
     [
@@ -49,13 +56,12 @@ def test_cpu_bf16_from_cpuinfo_when_torch_cannot_tell(monkeypatch, tmp_path, fla
     assert cpu_has_native_bf16(tmp_path / "missing") is False
 
 
-def test_generation_loads_the_policy_in_the_resolved_dtype(compose_cfg, tmp_path, monkeypatch):
+def test_generation_loads_the_policy_in_the_resolved_dtype(compose_cfg, tmp_path, monkeypatch, tiny_folder):
     from dr_irl.models.generation import generate_responses
-    from dr_irl.models.tiny import build_tiny_model
     from dr_irl.pipeline import Context
     from dr_irl.run_artifacts import load_policy
 
-    folder = str(build_tiny_model(tmp_path / "tiny"))
+    folder = tiny_folder
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     for override, dtype in [("auto", torch.bfloat16), ("float32", torch.float32)]:
         ctx = Context(compose_cfg([f"eval.generation_dtype={override}"]), tmp_path, tracker=None)
@@ -81,12 +87,11 @@ def test_the_generation_dtype_is_in_the_fingerprint_of_every_stage_that_generate
     assert changed == {"reference_samples", "sft_samples", "eval_base", "eval_policy"}
 
 
-def test_hidden_state_readers_load_the_policy_in_model_dtype(compose_cfg, tmp_path, monkeypatch):
-    from dr_irl.models.tiny import build_tiny_model
+def test_hidden_state_readers_load_the_policy_in_model_dtype(compose_cfg, tmp_path, tiny_folder):
     from dr_irl.pipeline import Context
     from dr_irl.run_artifacts import load_policy
 
-    folder = str(build_tiny_model(tmp_path / "tiny"))
+    folder = tiny_folder
     ctx = Context(compose_cfg(["eval.generation_dtype=bfloat16"]), tmp_path, tracker=None)
     model, _ = load_policy(ctx, folder, dtype=ctx.cfg.model.dtype)  # RRM's probe, demonstrations
     assert next(model.parameters()).dtype == torch.float32

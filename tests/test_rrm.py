@@ -235,7 +235,6 @@ def _logps(model, batch):
 
 @pytest.mark.parametrize("per_sample", [False, True])
 def test_confidence_dpo_trainer_loss_is_the_hand_formula(tiny, tmp_path, per_sample):
-
     from dr_irl.models import load_causal_lm, load_tokenizer
 
     path, ref_path = (str(p) for p in tiny)
