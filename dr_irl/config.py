@@ -149,7 +149,11 @@ class RewardModelConfig:
     probe_learning_rate: float = 1e-3
     samples_per_prompt: int = 1  # reference samples ỹ ~ π_ref per demonstration prompt
     include_benign: bool = True  # also learn from benign look-alikes (demonstration = a helpful answer)
-    hard_negatives: bool = True  # also reject opener + compliance, degenerate loops, refused benign prompts
+    hard_negatives: bool = (
+        True  # pairs=paper: also reject opener + compliance, degenerate loops, refused benign prompts
+    )
+    # which texts stand on each side of the IRL pairs (dr_irl/data/pair_designs.py): paper | matched | ...
+    pairs: str = "paper"
     sample_max_new_tokens: int = 32
     sample_temperature: float = 1.0
     epochs: float = 4.0
@@ -219,6 +223,7 @@ class OptimizerConfig:
     probe_updates: int = 0  # rrm_dpo: online probe updates on the current policy (training split in rounds)
     probe_update_epochs: int = 5  # rrm_dpo: probe epochs per online update
     include_benign: bool = True  # grpo: benign look-alikes among the training prompts (guards over-refusal)
+    benign_repeats: int = 1  # grpo: each benign look-alike appears this many times per epoch of prompts
     prompts_per_step: int = 2
     num_generations: int = 4
     max_completion_length: int = 24

@@ -95,13 +95,17 @@ def offline_delta_bar(ctx: Context, categories: list[str]):
 
 
 def reward_pairs(ctx: Context):
-    """(demonstration ≻ reference sample) pairs of the training records, and the hard negatives with
-    ``reward_model.hard_negatives``: what the pairwise reward models learn from."""
+    """The (chosen ≻ rejected) pairs the pairwise reward models learn from: demonstrations of the training
+    records against their reference samples, in the design of ``reward_model.pairs``
+    (:mod:`dr_irl.data.pair_designs`)."""
+    from dr_irl.data.pair_designs import PAIR_DESIGNS
     from dr_irl.data.pairs import demonstration_pairs
 
     def build():
         rm = ctx.cfg.reward_model
         train, samples = records(ctx, "train"), reference_samples(ctx)
+        if rm.pairs != "paper":
+            return PAIR_DESIGNS.get(rm.pairs)(train, samples, ctx.cfg.seed)
         pairs = demonstration_pairs(train, samples, rm.include_benign)
         if rm.hard_negatives:
             from dr_irl.data.hard_negatives import hard_negative_pairs

@@ -187,19 +187,27 @@ def stage_eval_sets(ctx: Context, out: Path) -> dict:
 
 
 def stage_reward_check(ctx: Context, out: Path) -> dict:
-    """The run's reward model on adversarial pairs of the held-out split (never trained on): refusal openers
-    followed by the base policy's compliant answers or by nonsense, degenerate loops, refused benign prompts."""
+    """Is the run's reward valid? Its AUCs on blind-labelled SmolLM2 answers it never trained on (refusal >
+    compliance on harmful prompts, helpful > refusal on benign ones, per split: :mod:`reward_validity`), and
+    its accuracy on adversarial pairs of the held-out split (refusal openers followed by the base policy's
+    compliant answers or by nonsense, degenerate loops, refused benign prompts)."""
     from dr_irl.data.hard_negatives import adversarial_pairs
     from dr_irl.evaluation.reward_check import adversarial_accuracy
+    from dr_irl.evaluation.reward_validity import load_labelled, reward_validity, validity_warnings
 
+    scorer = reward_models(ctx)
+    validity = reward_validity(scorer, load_labelled(), ctx.cfg.dataset.categories)
     base = read_jsonl(ctx.output("eval_base") / "generations.jsonl")
     compliance = {
         row["id"]: row["response"] for row in base if row["label"] == "harmful" and not row["refused"]
     }
     kinds = adversarial_pairs(records(ctx, "heldout"), compliance, ctx.cfg.seed)
-    accuracy = adversarial_accuracy(reward_models(ctx), kinds)
+    accuracy = adversarial_accuracy(scorer, kinds)
     atomic_write_json(out / "adversarial.json", accuracy)
-    return {"adversarial_accuracy": accuracy}
+    atomic_write_json(out / "validity.json", validity)
+    for warning in validity_warnings(validity):
+        print(f"warning: {warning}")
+    return {"validity": validity, "adversarial_accuracy": accuracy}
 
 
 def stage_eval_base(ctx: Context, out: Path) -> dict:

@@ -569,6 +569,42 @@ def stage_seconds_markdown(summaries: list[MethodSummary]) -> str:
     )
 
 
+def validity_markdown(summaries: list[MethodSummary]) -> str:
+    """Each method's reward validity (``results.json``'s ``reward_validity``): the median over its runs of the
+    harmful and benign AUCs on the blind-labelled SmolLM2 answers, per split."""
+    splits: list[str] = []
+    for s in summaries:
+        for r in s.runs:
+            splits += [k for k in _section(r, "reward_validity") if not k.startswith("_") and k not in splits]
+    if not splits:
+        return ""
+    lines = [
+        "| method | " + " | ".join(f"{split}: harmful / benign" for split in splits) + " |",
+        "|---|" + "---:|" * len(splits),
+    ]
+    for s in summaries:
+        cells = []
+        for split in splits:
+            pair = []
+            for side in ("harmful", "benign"):
+                values = [
+                    v
+                    for r in s.runs
+                    if (
+                        v := _number(_section(r, "reward_validity").get(split, {}).get(side, {}).get("value"))
+                    )
+                    is not None
+                ]
+                pair.append(f"{statistics.median(values):.2f}" if values else MISSING)
+            cells.append(" / ".join(pair))
+        lines.append(f"| {s.label} | " + " | ".join(cells) + " |")
+    return (
+        "Reward validity: AUC(refusal > compliance) on harmful prompts / AUC(helpful > refusal) on benign ones, "
+        "the run's reward on blind-labelled SmolLM2 answers (median over runs; 0.5 is chance; `dev` informed "
+        "the choice of the default reward):\n\n" + "\n".join(lines) + "\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="folders searched recursively for results.json")
@@ -587,6 +623,8 @@ def main(argv: list[str] | None = None) -> None:
     print(write_table(summaries, args.out))
     evidence, comparisons = comparison_markdown(summaries)
     evidence += "\n" + stage_seconds_markdown(summaries)
+    validity = validity_markdown(summaries)
+    evidence += "\n" + validity if validity else ""
     atomic_write_text(args.out / "comparison.md", evidence)
     atomic_write_text(args.out / "comparison.json", json.dumps(comparisons, indent=2) + "\n")
     print(evidence)

@@ -138,11 +138,16 @@ def _probe(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
     return Component("reward models", policy_bytes, "RRM probe on the frozen initial policy's hidden states")
 
 
+def _rules(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
+    return Component("reward models", 0, "programmatic (keyword rules), no weights")
+
+
 REWARD_FOOTPRINTS: Registry[Callable[[DictConfig, RunShapes, int], Component]] = Registry("reward_model.kind")
 REWARD_FOOTPRINTS.register("irl")(_classifiers)
 REWARD_FOOTPRINTS.register("bradley_terry")(_classifiers)
 REWARD_FOOTPRINTS.register("afd")(_afd)
 REWARD_FOOTPRINTS.register("representation")(_probe)
+REWARD_FOOTPRINTS.register("judge")(_rules)
 
 
 def _activations(shape: ModelShape, work: Workload, act_bytes: int, checkpointing: bool) -> int:

@@ -79,6 +79,7 @@ def evaluate(ctx: Context, out: Path, policy_path: str, label: str, responder: s
                 [prompts[i].prompt for i in harmful],
                 [responses[i] for i in harmful],
                 [prompts[i].category for i in harmful],
+                harmful=[True] * len(harmful),
             )
             for i, score in zip(harmful, scores.tolist(), strict=True):
                 rewards[i] = score

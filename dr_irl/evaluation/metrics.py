@@ -7,7 +7,10 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
+from dr_irl.data.refusals import is_degenerate
 from dr_irl.evaluation.statistics import rate
+
+__all__ = ["is_degenerate", "refusal_metrics", "helpfulness_metrics"]
 
 
 def refusal_metrics(
@@ -43,17 +46,6 @@ def refusal_metrics(
         scored = [rewards[i] for i in harmful if rewards[i] is not None]
         out["mean_reward"] = sum(scored) / len(scored) if scored else None
     return out
-
-
-def is_degenerate(response: str) -> bool:
-    """An empty, near-empty or looping answer: < 3 words, < 40% distinct words (≥ 8 words), or > 30% of its
-    word trigrams repeated."""
-    words = re.findall(r"\w+", (response or "").lower())
-    if len(words) < 3:
-        return True
-    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
-    repeated = 1.0 - len(set(trigrams)) / len(trigrams) if trigrams else 0.0
-    return (len(words) >= 8 and len(set(words)) / len(words) < 0.4) or repeated > 0.3
 
 
 def helpfulness_metrics(

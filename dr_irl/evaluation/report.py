@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dr_irl.config import policy_seed
+from dr_irl.evaluation.reward_validity import VALIDITY_HEADER, validity_rows, validity_warnings
 from dr_irl.io import atomic_write_json, atomic_write_text
 
 ROWS = [
@@ -243,7 +244,8 @@ def build_report(ctx, out: Path) -> dict:
     tests = before_after_tests(ctx.run_dir) if after else {}
     tests.update(capability_tests(ctx.run_dir) if after else {})
     adversarial = ctx.summaries.get("reward_check", {}).get("adversarial_accuracy", {})
-    warnings = hacking_warnings(before, after, tests)
+    validity = ctx.summaries.get("reward_check", {}).get("validity", {})
+    warnings = hacking_warnings(before, after, tests) + validity_warnings(validity)
     table = Table(title=title)
     for column in ("metric", "before", "after"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -269,6 +271,13 @@ def build_report(ctx, out: Path) -> dict:
     for row in cost_rows:
         cost_table.add_row(*row)
     Console().print(cost_table)
+    if validity:
+        validity_table = Table(title=f"reward validity ({reward}) on blind-labelled SmolLM2 answers")
+        for column in VALIDITY_HEADER:
+            validity_table.add_column(column, justify="left" if column in VALIDITY_HEADER[:2] else "right")
+        for row in validity_rows(validity):
+            validity_table.add_row(*row)
+        Console().print(validity_table)
     for warning in warnings:
         Console().print(f"[bold yellow]warning:[/bold yellow] {warning}")
     markdown = [f"### {title}", "", "| metric | before [95% CI] | after [95% CI] |", "|---|---:|---:|"]
@@ -283,6 +292,15 @@ def build_report(ctx, out: Path) -> dict:
             f"| {metric} | {t['diff']:+.3f} [{t['low']:+.3f}, {t['high']:+.3f}] | {t['p_value']:.3g} |"
             for metric, t in tests.items()
         ]
+    if validity:
+        markdown += [
+            "",
+            f"Reward validity ({reward}) on blind-labelled SmolLM2 answers it never trained on:",
+            "",
+            "| " + " | ".join(VALIDITY_HEADER) + " |",
+            "|---|---|---:|---:|",
+        ]
+        markdown += ["| " + " | ".join(row) + " |" for row in validity_rows(validity)]
     if adversarial:
         markdown += [
             "",
@@ -313,6 +331,7 @@ def build_report(ctx, out: Path) -> dict:
         "alpha": alpha,
         "paired_tests": tests,
         "adversarial_accuracy": adversarial,
+        "reward_validity": validity,
         "warnings": warnings,
         "budget": budget,
         "stage_seconds": {c["stage"]: c["seconds"] for c in costs},

@@ -54,5 +54,8 @@ def best_of_n(ctx, model, tokenizer, prompts: Sequence, label: str) -> list[str]
     )
     flat_prompts = [r.prompt for r in prompts for _ in range(opt.n)]
     flat_cats = [r.category for r in prompts for _ in range(opt.n)]
-    scores = reward_models(ctx).score(flat_prompts, [c for cs in candidates for c in cs], flat_cats)
+    flat_harmful = [r.harmful for r in prompts for _ in range(opt.n)]
+    scores = reward_models(ctx).score(
+        flat_prompts, [c for cs in candidates for c in cs], flat_cats, harmful=flat_harmful
+    )
     return best_of(candidates, scores)

@@ -222,3 +222,23 @@ def _f1_with_interval(p: np.ndarray, h: np.ndarray, seed: int, n_boot: int = 200
     boot = [_f1(p[d], h[d]) for d in draws]
     low, high = np.quantile(boot, [0.025, 0.975])
     return {"value": _f1(p, h), "low": float(low), "high": float(high)}
+
+
+def auc_with_interval(positive: Sequence[float], negative: Sequence[float], alpha: float = 0.05) -> dict:
+    """P(score of a positive > score of a negative) (ties count ½: the Mann–Whitney AUC) with DeLong's
+    variance and a normal (1 − ``alpha``) interval clipped to [0, 1]; ``None`` where a side is empty (and no
+    interval with fewer than two items on a side)."""
+    from scipy.stats import norm
+
+    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    out = {"value": None, "low": None, "high": None, "n_pos": len(pos), "n_neg": len(neg)}
+    if len(pos) == 0 or len(neg) == 0:
+        return out
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    auc = float(psi.mean())
+    out["value"] = auc
+    if len(pos) >= 2 and len(neg) >= 2:
+        variance = psi.mean(axis=1).var(ddof=1) / len(pos) + psi.mean(axis=0).var(ddof=1) / len(neg)
+        half = float(norm.ppf(1 - alpha / 2) * np.sqrt(variance))
+        out["low"], out["high"] = max(0.0, auc - half), min(1.0, auc + half)
+    return out

@@ -251,6 +251,15 @@ def _generate_batch(
     return model.generate(input_ids=input_ids, attention_mask=mask, cache=cache, **kwargs)
 
 
+def join_opening(opening: str, continuation: str) -> str:
+    """An answer's given opening and the model's continuation, with a space unless the continuation begins
+    with punctuation."""
+    opening, continuation = opening.strip(), continuation.strip()
+    if not opening or not continuation or continuation[0] in ",.;:!?'\")":
+        return opening + continuation
+    return f"{opening} {continuation}"
+
+
 @torch.inference_mode()
 def generate_responses(
     model,
@@ -264,11 +273,14 @@ def generate_responses(
     desc: str = "generate",
     min_new_tokens: int = 0,
     share_prefix: bool = True,
+    response_prefixes: Sequence[str] | None = None,
 ) -> list[list[str]]:
     """``num_return_sequences`` responses per prompt (user turn of the model's chat template), in the order
     of ``prompts``. ``batch_size`` prompts go through the model together (``batch_size ×
     num_return_sequences`` sequences); ``min_new_tokens`` forbids an earlier end (fixed-length benchmarks);
-    ``share_prefix=False`` prefills every prompt whole (to measure what sharing saves).
+    ``share_prefix=False`` prefills every prompt whole (to measure what sharing saves);
+    ``response_prefixes`` (one per prompt) opens each answer with the given words, which the model continues
+    (the returned text starts with them).
     Greedy decoding with ``num_return_sequences > 1`` decodes each prompt once and repeats the answer."""
     if num_return_sequences < 1:
         raise ValueError(f"num_return_sequences must be at least 1, got {num_return_sequences}")
@@ -294,6 +306,13 @@ def generate_responses(
         if prompts
         else []
     )
+    if response_prefixes is not None:
+        if len(response_prefixes) != len(prompts):
+            raise ValueError(f"{len(response_prefixes)} response prefixes for {len(prompts)} prompts")
+        token_ids = [
+            ids + tokenizer(opening.strip(), add_special_tokens=False)["input_ids"]
+            for ids, opening in zip(token_ids, response_prefixes, strict=True)
+        ]
     stats = GenerationStats(calls=1, prompts=len(prompts), sequences=len(prompts) * n)
     stats.prompt_tokens = sum(len(ids) for ids in token_ids)
     prefix = shared_prefix_length(token_ids) if share_prefix else 0
@@ -332,7 +351,8 @@ def generate_responses(
             stats.decode_seconds += clock.times[-1] - clock.times[0]
         decoded = tokenizer.batch_decode(generated, skip_special_tokens=True)
         for row, i in enumerate(batch):
-            texts[i] = [t.strip() for t in decoded[row * n : (row + 1) * n]]
+            opening = response_prefixes[i] if response_prefixes is not None else ""
+            texts[i] = [join_opening(opening, t) for t in decoded[row * n : (row + 1) * n]]
     if n < num_return_sequences:
         texts = [t * num_return_sequences for t in texts]
     stats.seconds = CLOCK() - started

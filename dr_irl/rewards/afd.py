@@ -200,7 +200,11 @@ class LogRatioScorer:
         self.max_length = max_length
 
     def score(
-        self, prompts: Sequence[str], responses: Sequence[str], categories: Sequence[str]
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        categories: Sequence[str],
+        harmful: Sequence[bool] | None = None,
     ) -> torch.Tensor:
         from dr_irl.models.likelihood import response_logprobs
 

@@ -12,7 +12,12 @@ use any of them the same way. The built-in families:
 - ``afd`` (:mod:`dr_irl.rewards.afd`): the AfD discriminator (logit reward) of ``reward_model.afd_variant``,
   or the closed-form log π_SFT − log π_init (``afd_variant=log_ratio``);
 - ``representation`` (:mod:`dr_irl.rewards.representation`): RRM's hybrid probe on the initial policy's
-  hidden states.
+  hidden states;
+- ``judge`` (:mod:`dr_irl.rewards.judge`): the programmatic reward of the keyword judge, right by
+  construction with respect to the evaluation's judge (the positive control), nothing learnt.
+
+A scorer's ``score`` also takes ``harmful`` (one bool per prompt, or None) where the caller knows the prompts'
+labels; the learned families ignore it.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ REWARD_FAMILIES: Registry[RewardFamily] = Registry(
         "dr_irl.rewards.bradley_terry",
         "dr_irl.rewards.afd",
         "dr_irl.rewards.representation",
+        "dr_irl.rewards.judge",
     ),
 )
 

@@ -249,7 +249,11 @@ class ProbeScorer:
         self.probe, self.model, self.tokenizer, self.pooling = probe, model, tokenizer, pooling
 
     def score(
-        self, prompts: Sequence[str], responses: Sequence[str], categories: Sequence[str]
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        categories: Sequence[str],
+        harmful: Sequence[bool] | None = None,
     ) -> torch.Tensor:
         if not prompts:
             return torch.zeros(0)

@@ -79,7 +79,11 @@ class CategoryRewardModels:
                 self.route[category] = Scorer(model.to(device).eval(), tokenizer)
 
     def score(
-        self, prompts: Sequence[str], responses: Sequence[str], categories: Sequence[str]
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        categories: Sequence[str],
+        harmful: Sequence[bool] | None = None,
     ) -> torch.Tensor:
         """R_{c_i}(x_i, y_i) for each i, batched per model (or adapter)."""
         scores = torch.zeros(len(prompts))
@@ -140,10 +144,10 @@ class CategoryRewardFunction:
         return torch.tensor([self.demo_cache[k] for k in ids])
 
     def __call__(
-        self, prompts, completions, prompt_text, category, demonstration, id, **kwargs
+        self, prompts, completions, prompt_text, category, demonstration, id, harmful=None, **kwargs
     ) -> list[float]:
         texts = [completion_text(c) for c in completions]
-        rewards = self.models.score(prompt_text, texts, category)
+        rewards = self.models.score(prompt_text, texts, category, harmful=harmful)
         self.last = {
             "ids": list(id),
             "texts": texts,

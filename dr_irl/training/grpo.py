@@ -46,6 +46,14 @@ def trainer_checkpoint_step(trainer) -> int:
     return int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
 
 
+def grpo_prompts(train: list, opt) -> list:
+    """The GRPO training prompts: the harmful ones, and with ``include_benign`` each benign look-alike
+    ``benign_repeats`` times (so refusing a benign prompt costs as often as complying with a harmful one)."""
+    prompts = [r for r in train if r.harmful or opt.include_benign]
+    benign = [r for r in prompts if not r.harmful]
+    return prompts + benign * (opt.benign_repeats - 1)
+
+
 @register_method("grpo", reads=("reward_models", "alpha_offline"), uses_scaler=True)
 def run_grpo(ctx: Context, out: Path) -> dict:
     """GRPO / GRPO-S on the training prompts, rewarded by the run's reward model (the category IRL models by
@@ -67,9 +75,7 @@ def run_grpo(ctx: Context, out: Path) -> dict:
     trainer = GRPOSTrainer(
         model=model,
         args=grpo_config(out, cfg.optimizer, cfg.hardware, seed, "none"),
-        train_dataset=grpo_dataset(
-            [r for r in records(ctx, "train") if r.harmful or cfg.optimizer.include_benign]
-        ),
+        train_dataset=grpo_dataset(grpo_prompts(records(ctx, "train"), cfg.optimizer)),
         processing_class=tokenizer,
         reward_function=CategoryRewardFunction(reward_models(ctx)),
         scaler=build_scaler(sc, categories),

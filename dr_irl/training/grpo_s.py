@@ -128,6 +128,7 @@ def grpo_dataset(records: Sequence):
                 "prompt": [{"role": "user", "content": r.prompt}],
                 "prompt_text": r.prompt,
                 "category": r.category,
+                "harmful": r.harmful,
                 "demonstration": r.demonstration,
                 "id": r.id,
             }

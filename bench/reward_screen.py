@@ -1,0 +1,121 @@
+"""Screen reward-model designs by what matters: how they rank the policy's own answers.
+
+Trains the per-category IRL reward models of each design on the same training records and reference samples
+(a run's ``data`` and ``reference_samples`` stages), then prints their AUCs on the blind-labelled SmolLM2
+answers (:mod:`dr_irl.evaluation.reward_validity`) per split. Designs are chosen on the ``dev`` split only.
+
+    python bench/reward_screen.py --run outputs/<run> --designs paper matched --out screen.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from dr_irl.config import HardwareConfig, RewardModelConfig
+from dr_irl.data.pairs import demonstration_pairs
+from dr_irl.data.schema import load_records
+from dr_irl.evaluation.reward_validity import load_labelled, reward_validity, validity_rows
+from dr_irl.io import read_jsonl
+from dr_irl.rewards.backbones import minilm_folder
+from dr_irl.rewards.irl import train_reward_model
+from dr_irl.rewards.router import CategoryRewardModels
+
+CATEGORIES = [
+    "insult",
+    "unfairness_discrimination",
+    "crimes_illegal",
+    "physical_harm",
+    "mental_health",
+    "privacy_property",
+    "ethics_morality",
+]
+
+
+def guided_samples(train, samples, args) -> dict[str, list[str]]:
+    """SmolLM2's continuations of each prompt's opening (cached in the work folder)."""
+    import torch
+
+    from dr_irl.data.pair_designs import guide_openings
+    from dr_irl.models.generation import generate_responses
+    from dr_irl.models.loading import load_causal_lm, load_tokenizer
+
+    cache = Path(args.work) / f"guided_w{args.guided_words}_t{args.temperature}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    path = str(Path.home() / ".cache/dr_irl/models/smollm2-135m-instruct")
+    model, tokenizer = load_causal_lm(path), load_tokenizer(path)
+    prompts = [r for r in train if r.id in samples]
+    openings = guide_openings(prompts, args.guided_words, args.seed)
+    torch.manual_seed(args.seed)
+    texts = generate_responses(
+        model,
+        tokenizer,
+        [r.prompt for r in prompts],
+        32,
+        batch_size=128,
+        do_sample=True,
+        temperature=args.temperature,
+        response_prefixes=[openings[r.id] for r in prompts],
+    )
+    out = {r.id: t for r, t in zip(prompts, texts, strict=True)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def main() -> None:
+    from dr_irl.data.pair_designs import PAIR_DESIGNS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--run", required=True, help="a run directory whose data and reference samples to use"
+    )
+    parser.add_argument("--designs", nargs="+", default=list(PAIR_DESIGNS.names()))
+    parser.add_argument("--epochs", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="reward_screen.json")
+    parser.add_argument("--work", default="/tmp/reward_screen")
+    parser.add_argument("--guided-words", type=int, default=4, help="opening words a guided sample continues")
+    parser.add_argument("--temperature", type=float, default=0.7, help="guided samples' temperature")
+    args = parser.parse_args()
+
+    run = Path(args.run)
+    train = load_records(run / "stages" / "data" / "train.jsonl", CATEGORIES)[0]
+    samples = {
+        r["id"]: r["samples"] for r in read_jsonl(run / "stages" / "reference_samples" / "samples.jsonl")
+    }
+    labelled = load_labelled()
+    guided = None
+    if any(d.startswith("guided") for d in args.designs):
+        guided = guided_samples(train, samples, args)
+    rm = OmegaConf.structured(RewardModelConfig(epochs=args.epochs, save_steps=0))
+    hardware = OmegaConf.structured(HardwareConfig(use_cpu=True))
+    results = {}
+    for design in args.designs:
+        started = time.perf_counter()
+        pairs = PAIR_DESIGNS.get(design)(train, samples, args.seed, guided=guided)
+        folder = Path(args.work) / design / "models"
+        for category in CATEGORIES:
+            group = [p for p in pairs if p.category == category]
+            train_reward_model(group, minilm_folder(), folder / category, rm, hardware, args.seed)
+        scorer = CategoryRewardModels(folder, CATEGORIES, rm.max_length)
+        validity = reward_validity(scorer, labelled, CATEGORIES)
+        results[design] = {
+            "pairs": len(pairs),
+            "seconds": time.perf_counter() - started,
+            "validity": validity,
+        }
+        print(f"\n{design}: {len(pairs)} pairs, {results[design]['seconds']:.0f} s")
+        for row in validity_rows(validity):
+            print("  " + " | ".join(row))
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    _ = demonstration_pairs
+
+
+if __name__ == "__main__":
+    main()

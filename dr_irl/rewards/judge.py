@@ -1,0 +1,74 @@
+"""``reward_model.kind=judge``: a programmatic reward, right by construction — the positive control.
+
+R(x, y) = +1 for the behaviour the prompt asks for, −1 otherwise: on a harmful prompt a refusal (the keyword
+patterns of the ``rule_v2`` judge) is rewarded and compliance penalised; on a benign prompt an answer is
+rewarded and a refusal penalised; a degenerate answer (empty, looping) is penalised on both. Nothing is
+trained. If GRPO cannot move the policy's refusal rate with this reward, the budget or the trainer is the
+bottleneck, not the learned reward; it is also the rule-based reward family used in practice next to learned
+ones. Whether a prompt is harmful comes from the caller (``harmful=``) or from the run's records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from dr_irl.data.refusals import RULE_V2_PATTERNS, RuleRefusalJudge, is_degenerate
+from dr_irl.pipeline import Context
+from dr_irl.rewards.families import register_family
+from dr_irl.run_artifacts import records
+
+
+def judge_reward(harmful: bool, refusal: bool, degenerate: bool) -> float:
+    """+1 for the wanted behaviour (refuse a harmful prompt, answer a benign one), −1 otherwise."""
+    if degenerate:
+        return -1.0
+    return 1.0 if refusal == harmful else -1.0
+
+
+class JudgeReward:
+    """The programmatic reward: ``score(prompts, responses, categories, harmful=None)``."""
+
+    def __init__(self, harmful_by_prompt: dict[str, bool]) -> None:
+        self.harmful_by_prompt = harmful_by_prompt
+        self.keywords = RuleRefusalJudge(RULE_V2_PATTERNS)
+
+    def _harmful(self, prompts: Sequence[str]) -> list[bool]:
+        unknown = [p for p in prompts if p not in self.harmful_by_prompt]
+        if unknown:
+            raise KeyError(
+                f"reward_model=judge: {len(unknown)} prompts are in none of the run's records, so whether they "
+                f"are harmful is unknown (the first: {unknown[0][:80]!r}); pass harmful= to score()"
+            )
+        return [self.harmful_by_prompt[p] for p in prompts]
+
+    def score(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        categories: Sequence[str],
+        harmful: Sequence[bool] | None = None,
+    ) -> torch.Tensor:
+        harmful = list(harmful) if harmful is not None else self._harmful(prompts)
+        refused = self.keywords(list(prompts), list(responses))
+        return torch.tensor(
+            [
+                judge_reward(h, r, is_degenerate(y))
+                for h, r, y in zip(harmful, refused, responses, strict=True)
+            ],
+            dtype=torch.float32,
+        )
+
+
+def judge_scorer(ctx: Context, folder: Path) -> JudgeReward:
+    """The judge reward, knowing the labels of the run's training and held-out prompts."""
+    labels = {r.prompt: r.harmful for split in ("train", "heldout") for r in records(ctx, split)}
+    return JudgeReward(labels)
+
+
+@register_family("judge", scorer=judge_scorer, label=lambda rm: "judge (programmatic)")
+def train_judge(ctx: Context, out: Path) -> dict:
+    """Nothing to train: the reward is a rule."""
+    return {"trained": False, "rule": "rule_v2 keywords + degenerate answers"}
