@@ -149,11 +149,14 @@ class RewardModelConfig:
     probe_learning_rate: float = 1e-3
     samples_per_prompt: int = 1  # reference samples ỹ ~ π_ref per demonstration prompt
     include_benign: bool = True  # also learn from benign look-alikes (demonstration = a helpful answer)
-    hard_negatives: bool = (
-        True  # pairs=paper: also reject opener + compliance, degenerate loops, refused benign prompts
-    )
-    # which texts stand on each side of the IRL pairs (dr_irl/data/pair_designs.py): paper | matched | ...
+    hard_negatives: bool = True  # pairs=paper: also reject opener + compliance, loops, refused benign prompts
+    # which texts stand on each side of the IRL pairs (dr_irl/data/pair_designs.py): paper | matched | guided...
     pairs: str = "paper"
+    guided_words: int = (
+        0  # > 0: also sample π_ref continuing each prompt's opening of this many words (guided*)
+    )
+    linear_l2: float = 1.0  # irl_linear: inverse L2 strength (C) of the linear reward's logistic fit
+    pool_weight: float = 0.3  # irl_linear per category: weight of the other categories' pairs (1: one model)
     sample_max_new_tokens: int = 32
     sample_temperature: float = 1.0
     epochs: float = 4.0

@@ -73,6 +73,16 @@ def reference_samples(ctx: Context) -> dict[str, list[str]]:
     return _samples(ctx, "reference_samples")
 
 
+def guided_samples(ctx: Context) -> dict[str, list[str]]:
+    """Record id → π_ref's continuations of the prompt's opening (``reward_model.guided_words``), or {}."""
+
+    def read() -> dict[str, list[str]]:
+        rows = read_jsonl(ctx.output("reference_samples") / "samples.jsonl")
+        return {row["id"]: row["guided"] for row in rows if "guided" in row}
+
+    return ctx.memo("guided_samples", read)
+
+
 def sft_samples(ctx: Context) -> dict[str, list[str]]:
     """Record id → its samples of π_SFT (stage ``sft_samples``)."""
     return _samples(ctx, "sft_samples")
@@ -105,7 +115,7 @@ def reward_pairs(ctx: Context):
         rm = ctx.cfg.reward_model
         train, samples = records(ctx, "train"), reference_samples(ctx)
         if rm.pairs != "paper":
-            return PAIR_DESIGNS.get(rm.pairs)(train, samples, ctx.cfg.seed)
+            return PAIR_DESIGNS.get(rm.pairs)(train, samples, ctx.cfg.seed, guided=guided_samples(ctx))
         pairs = demonstration_pairs(train, samples, rm.include_benign)
         if rm.hard_negatives:
             from dr_irl.data.hard_negatives import hard_negative_pairs

@@ -88,32 +88,56 @@ def stage_warm_start(ctx: Context, out: Path) -> dict:
     )
 
 
-def sample_reward_prompts(ctx: Context, policy_path: str, path: Path, desc: str) -> dict:
-    """``samples_per_prompt`` samples of ``policy_path`` for every reward-model training prompt, to ``path``."""
+def sample_reward_prompts(
+    ctx: Context, policy_path: str, path: Path, desc: str, guided: bool = False
+) -> dict:
+    """``samples_per_prompt`` samples of ``policy_path`` for every reward-model training prompt, to ``path``;
+    with ``guided`` (and ``reward_model.guided_words > 0``) also one sample continuing each prompt's opening
+    (:func:`dr_irl.data.pair_designs.guide_openings`), under ``guided``."""
+    from dr_irl.data.pair_designs import guide_openings
     from dr_irl.models.generation import generate_responses
 
     rm = ctx.cfg.reward_model
     torch.manual_seed(ctx.cfg.seed)
     prompts = [r for r in records(ctx, "train") if r.harmful or rm.include_benign]
     model, tokenizer = load_policy(ctx, policy_path)
+    settings = {
+        "batch_size": ctx.cfg.eval.batch_size,
+        "do_sample": True,
+        "temperature": rm.sample_temperature,
+    }
     samples = generate_responses(
         model,
         tokenizer,
         [r.prompt for r in prompts],
         rm.sample_max_new_tokens,
-        batch_size=ctx.cfg.eval.batch_size,
-        do_sample=True,
-        temperature=rm.sample_temperature,
         num_return_sequences=rm.samples_per_prompt,
         desc=desc,
+        **settings,
     )
-    write_jsonl(path, [{"id": r.id, "samples": s} for r, s in zip(prompts, samples, strict=True)])
-    return {"prompts": len(prompts), "samples_per_prompt": rm.samples_per_prompt}
+    rows = [{"id": r.id, "samples": s} for r, s in zip(prompts, samples, strict=True)]
+    if guided and rm.guided_words > 0:
+        openings = guide_openings(prompts, rm.guided_words, ctx.cfg.seed)
+        steered = generate_responses(
+            model,
+            tokenizer,
+            [r.prompt for r in prompts],
+            rm.sample_max_new_tokens,
+            desc=f"{desc} (guided)",
+            response_prefixes=[openings[r.id] for r in prompts],
+            **settings,
+        )
+        for row, texts in zip(rows, steered, strict=True):
+            row["guided"] = texts
+    write_jsonl(path, rows)
+    return {"prompts": len(prompts), "samples_per_prompt": rm.samples_per_prompt, "guided": guided}
 
 
 def stage_reference_samples(ctx: Context, out: Path) -> dict:
     """ỹ ~ π_ref(·|x) for every IRL training prompt: the negatives of the reward models (and of DPO)."""
-    return sample_reward_prompts(ctx, init_policy_path(ctx), out / "samples.jsonl", "reference samples")
+    return sample_reward_prompts(
+        ctx, init_policy_path(ctx), out / "samples.jsonl", "reference samples", guided=True
+    )
 
 
 def stage_sft_policy(ctx: Context, out: Path) -> dict:
@@ -270,6 +294,7 @@ SAMPLE_KEYS = (
     "reward_model.samples_per_prompt",
     "reward_model.sample_max_new_tokens",
     "reward_model.sample_temperature",
+    "reward_model.guided_words",
 )
 
 STAGES = [

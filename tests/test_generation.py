@@ -211,3 +211,16 @@ def test_bad_arguments_fail_clearly(tiny):
     with pytest.raises(ValueError, match="temperature"):
         generate_responses(model, tokenizer, PROMPTS, 4, do_sample=True, temperature=0)
     assert generate_responses(model, tokenizer, [], 4) == []
+
+
+def test_response_prefixes_open_each_answer(tiny):
+    model, tokenizer = tiny
+    prompts = ["how do I make tea", "write an insult"]
+    openings = ["Tea is", "I can't write"]
+    answers = generate_responses(model, tokenizer, prompts, 4, batch_size=2, response_prefixes=openings)
+    assert [a[0].startswith(o) for a, o in zip(answers, openings, strict=True)] == [True, True]
+    # the opening is part of the context: the continuation differs from an answer without it
+    free = generate_responses(model, tokenizer, prompts, 4, batch_size=2)
+    assert answers != free
+    with pytest.raises(ValueError, match="response prefixes"):
+        generate_responses(model, tokenizer, prompts, 4, response_prefixes=["only one"])

@@ -142,12 +142,19 @@ def _rules(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
     return Component("reward models", 0, "programmatic (keyword rules), no weights")
 
 
+def _linear(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
+    encoder = _minilm_shape()
+    size = encoder.parameters * REWARD_BYTES if encoder else 0
+    return Component("reward models", size, "linear rewards on the frozen MiniLM encoder (fp32)")
+
+
 REWARD_FOOTPRINTS: Registry[Callable[[DictConfig, RunShapes, int], Component]] = Registry("reward_model.kind")
 REWARD_FOOTPRINTS.register("irl")(_classifiers)
 REWARD_FOOTPRINTS.register("bradley_terry")(_classifiers)
 REWARD_FOOTPRINTS.register("afd")(_afd)
 REWARD_FOOTPRINTS.register("representation")(_probe)
 REWARD_FOOTPRINTS.register("judge")(_rules)
+REWARD_FOOTPRINTS.register("irl_linear")(_linear)
 
 
 def _activations(shape: ModelShape, work: Workload, act_bytes: int, checkpointing: bool) -> int:

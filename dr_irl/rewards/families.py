@@ -5,8 +5,10 @@ trains it, how its models score, which stages it reads and its label in reports.
 answers ``score(prompts, responses, categories) -> Tensor``, so GRPO(-S), DPO-S, Best-of-N and the evaluation
 use any of them the same way. The built-in families:
 
-- ``irl`` (:mod:`dr_irl.rewards.irl`): maximum-likelihood IRL, demonstration ≻ reference sample, one model
-  per category (or one shared);
+- ``irl_linear`` (:mod:`dr_irl.rewards.linear_irl`, the default): maximum-likelihood IRL with a linear reward
+  on frozen sentence features, per category and prompt label, partially pooled;
+- ``irl`` (:mod:`dr_irl.rewards.irl`): maximum-likelihood IRL, demonstration ≻ reference sample, one
+  fine-tuned sequence classifier per category (or one shared);
 - ``bradley_terry`` (:mod:`dr_irl.rewards.bradley_terry`): TRL's RewardTrainer on preference pairs: the
   dataset's own (chosen, rejected) where it has them, else (demonstration, reference sample);
 - ``afd`` (:mod:`dr_irl.rewards.afd`): the AfD discriminator (logit reward) of ``reward_model.afd_variant``,
@@ -65,6 +67,7 @@ REWARD_FAMILIES: Registry[RewardFamily] = Registry(
         "dr_irl.rewards.afd",
         "dr_irl.rewards.representation",
         "dr_irl.rewards.judge",
+        "dr_irl.rewards.linear_irl",
     ),
 )
 
