@@ -210,7 +210,7 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
         assert model_path.resolve() == (stage / "sft_policy" / "model").resolve()
     if optimizer == "rrm_dpo":  # the probe next to the IRL models that score the evaluation
         assert (stage / "policy_reward" / "probe" / "probe.json").is_file()  # a stage of its own:
-        assert (stage / "reward_models" / "models" / "insult").is_dir()  # the IRL models stay shared
+        assert (stage / "reward_models" / "models" / "linear.json").is_file()  # the IRL rewards stay shared
         assert summaries["policy"]["pairs"] > 0
     if optimizer == "dpo_s" and cfg.optimizer.alpha_mode == "offline":
         scale = summaries["policy"]["beta_scale"]
@@ -235,7 +235,7 @@ def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, sca
 def test_reward_kinds_add_the_optimizers_own_family(compose_cfg):
     from dr_irl.training.methods import reward_kinds
 
-    assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "scaler=none"])) == ["irl", "representation"]
+    assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "scaler=none"])) == ["irl_linear", "representation"]
     assert reward_kinds(compose_cfg(["optimizer=rrm_dpo", "reward_model=representation"])) == [
         "representation"
     ]

@@ -57,7 +57,7 @@ def test_methods_declare_scaler_reward_kind_and_the_stages_they_read(compose_cfg
     assert stage("sft_policy").enabled(best_of_sft)
     assert not stage("sft_policy").enabled(compose_cfg(["optimizer=grpo", "optimizer.sample_from=sft"]))
     rrm = compose_cfg(["optimizer=rrm_dpo"])
-    assert reward_kinds(rrm) == ["irl", "representation"] and stage("policy_reward").enabled(rrm)
+    assert reward_kinds(rrm) == ["irl_linear", "representation"] and stage("policy_reward").enabled(rrm)
     assert {"reference_samples", "policy_reward"} <= set(deps(rrm, "policy"))
 
 
@@ -75,7 +75,7 @@ def test_reward_families_own_what_they_read_and_their_label(compose_cfg, variant
     # the evaluation scores with these models: what they read at scoring time is its input too
     assert set(reads) <= set(deps(cfg, "eval_base")) and set(reads) <= set(deps(cfg, "policy"))
     assert REWARD_FAMILIES.get("afd").label(cfg.reward_model) == f"afd:{variant}"
-    assert REWARD_FAMILIES.get("irl").label(compose_cfg([]).reward_model) == "irl_category"
+    assert REWARD_FAMILIES.get("irl_linear").label(compose_cfg([]).reward_model) == "irl_category"
 
 
 def test_the_scaler_is_built_from_every_setting_of_its_config(compose_cfg):

@@ -30,8 +30,12 @@ def test_end_to_end_writes_every_stage_and_the_table(tiny_run):
     ):
         assert (run_dir / "stages" / stage / "DONE.json").is_file(), stage
     assert not list((run_dir / "stages").glob(".*.tmp"))
-    models = run_dir / "stages" / "reward_models" / "models"
-    assert sorted(p.name for p in models.iterdir()) == sorted(cfg.dataset.categories)
+    linear = json.loads((run_dir / "stages" / "reward_models" / "models" / "linear.json").read_text())
+    routes = {f"{c}/{label}" for c in cfg.dataset.categories for label in ("harmful", "benign")}
+    assert set(linear["theta"]) == routes  # the default reward: θ per category and prompt label
+    validity = json.loads((run_dir / "stages" / "reward_check" / "validity.json").read_text())
+    assert {"dev", "test", "methods", "fresh", "lr_screen"} <= set(validity)
+    assert "Reward validity" in (run_dir / "results.md").read_text()
     results = json.loads((run_dir / "results.json").read_text())
     for phase in ("before", "after"):
         assert 0.0 <= results[phase]["refusal_rate"] <= 1.0
@@ -101,7 +105,14 @@ def test_shared_backbone_reward_models_are_adapters_routed_by_category(compose_c
 
     from dr_irl.rewards import CategoryRewardModels
 
-    cfg = compose_cfg(TINY_RUN + ["reward_model.shared_backbone=true", "stop_after=reward_models"])
+    cfg = compose_cfg(
+        TINY_RUN
+        + [
+            "reward_model=irl_category_classifier",
+            "reward_model.shared_backbone=true",
+            "stop_after=reward_models",
+        ]
+    )
     run(cfg, tmp_path)
     models = tmp_path / "stages" / "reward_models" / "models"
     for category in cfg.dataset.categories:
@@ -132,7 +143,13 @@ def test_offline_alpha_data_and_stop_after_a_disabled_stage(compose_cfg, tmp_pat
 
 def test_stage_cache_restores_the_stages_another_run_finished(compose_cfg, tmp_path, capsys):
     cache = tmp_path / "cache"
-    overrides = [*TINY_RUN, "stage_cache=true", f"paths.stage_cache_dir={cache}", "optimizer.max_steps=1"]
+    overrides = [
+        *TINY_RUN,
+        "reward_model=irl_category_classifier",  # weights files, hard-linked from the cache
+        "stage_cache=true",
+        f"paths.stage_cache_dir={cache}",
+        "optimizer.max_steps=1",
+    ]
     run(compose_cfg(overrides), tmp_path / "a")
     assert "restored" not in capsys.readouterr().out
     assert (cache / "reward_models").is_dir() and not (cache / "report").exists()  # report is never cached

@@ -44,10 +44,12 @@ def two_category_data(folder: Path) -> list[str]:
 
 
 def fast(data: list[str], *extra: str) -> list[str]:
-    """TINY_RUN without the warm start, on two categories; GRPO of 4 steps with a checkpoint every 2."""
+    """TINY_RUN without the warm start, on two categories, with the fine-tuned classifier reward models; GRPO
+    of 4 steps with a checkpoint every 2."""
     return [
         *TINY_RUN,
         "model.warm_start=false",
+        "reward_model=irl_category_classifier",  # the checkpointed, resumable RewardTrainer models
         *data,
         "optimizer.max_steps=4",
         "optimizer.save_steps=2",
