@@ -110,3 +110,19 @@ def test_join_opening():
     assert join_opening("I can't", "help with that.") == "I can't help with that."
     assert join_opening("I can't", ", sorry.") == "I can't, sorry."
     assert join_opening("", "text") == "text"
+
+
+def test_a_scorer_without_labels_is_called_without_them():
+    from dr_irl.rewards.families import accepting_labels
+
+    class Plain:
+        def score(self, prompts, responses, categories):
+            return torch.ones(len(prompts))
+
+    class Labelled:
+        def score(self, prompts, responses, categories, harmful=None):
+            return torch.tensor([float(h) for h in harmful])
+
+    assert accepting_labels(Plain()).score(["p"], ["r"], ["c"], harmful=[True]).tolist() == [1.0]
+    labelled = Labelled()
+    assert accepting_labels(labelled) is labelled

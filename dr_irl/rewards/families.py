@@ -104,7 +104,30 @@ def family_folder(ctx: Context, kind: str) -> Path:
     return ctx.output("reward_models" if kind == ctx.cfg.reward_model.kind else "policy_reward")
 
 
+class _IgnoresLabels:
+    """A scorer whose ``score`` takes no ``harmful=``: callers may pass it all the same."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer = scorer
+
+    def score(self, prompts, responses, categories, harmful=None):
+        return self.scorer.score(prompts, responses, categories)
+
+    def __getattr__(self, name: str):
+        return getattr(self.scorer, name)
+
+
+def accepting_labels(scorer):
+    """``scorer`` itself when its ``score`` takes ``harmful=``, else a wrapper that drops it."""
+    import inspect
+
+    return scorer if "harmful" in inspect.signature(scorer.score).parameters else _IgnoresLabels(scorer)
+
+
 def reward_models(ctx: Context):
-    """The scorer of ``reward_model.kind``: ``score(prompts, responses, categories)`` (memoised)."""
+    """The scorer of ``reward_model.kind``: ``score(prompts, responses, categories, harmful=None)``
+    (memoised)."""
     family = REWARD_FAMILIES.get(ctx.cfg.reward_model.kind)
-    return ctx.memo("reward_models", lambda: family.scorer(ctx, ctx.output("reward_models")))
+    return ctx.memo(
+        "reward_models", lambda: accepting_labels(family.scorer(ctx, ctx.output("reward_models")))
+    )
