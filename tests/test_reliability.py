@@ -25,22 +25,9 @@ from dr_irl.errors import ConfigError
 from dr_irl.models.weights import ModelUnavailableError, resolve_model_path
 from dr_irl.run_lock import RunLock, RunLockedError
 from dr_irl.validation import config_problems
-from tests.conftest import CONF, ROOT, TINY_RUN, run_train
+from tests.conftest import CONF, ROOT, TINY_RUN, run_train, two_category_data
 
 TWO = ["insult", "unfairness_discrimination"]
-
-
-def two_category_data(folder: Path) -> list[str]:
-    """The bundled splits cut to two categories (two reward models instead of seven): the overrides."""
-    folder.mkdir(parents=True, exist_ok=True)
-    overrides = [f"dataset.categories=[{','.join(TWO)}]"]
-    for split, path in bundled_paths().items():
-        rows = [line for line in Path(path).read_text().splitlines() if json.loads(line)["category"] in TWO]
-        (folder / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
-        overrides.append(
-            f"dataset.{'train' if split == 'train' else 'heldout'}_path={folder / f'{split}.jsonl'}"
-        )
-    return overrides
 
 
 def fast(data: list[str], *extra: str) -> list[str]:
