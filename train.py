@@ -6,8 +6,10 @@ With ``hardware.num_gpus > 1`` (or ``num_nodes > 1``) it relaunches itself under
 writing to the same run directory; under ``torchrun``/``accelerate launch`` it runs as one of the ranks.
 ``hardware=auto`` and ``recipe=auto`` (the defaults) are resolved first and the plan is printed before any
 stage (``plan_only=true``: the plan alone); see dr_irl/startup.py.
-A user error (bad config value, bad data, missing model, run directory in use) prints one ``error:`` line
-and exits with status 1; ``debug=true`` or ``HYDRA_FULL_ERROR=1`` shows its traceback.
+A user error (misspelt key or option, bad config value, bad data, missing model, run directory in use)
+prints one ``error:`` line and exits with status 1, before the plan when the config is at fault;
+``debug=true`` or ``HYDRA_FULL_ERROR=1`` shows its traceback. What the run prints is also kept in
+``<run dir>/train.log``.
 """
 
 from __future__ import annotations
