@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,16 +14,38 @@ from omegaconf import DictConfig, OmegaConf
 
 from dr_irl.errors import UserError
 from dr_irl.pipeline import Context, console, run_stages
+from dr_irl.terminal import interactive
 
 
-def quiet_libraries() -> None:
-    """Keep the console for progress bars and tables: silence the chattiest library loggers."""
+def quiet_libraries(hardware: DictConfig | None = None) -> None:
+    """Keep the console for progress bars and tables: silence the chattiest library loggers; with the output
+    going to a file (not a terminal), no third-party progress bars either (``dr_irl.terminal``)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if hardware is not None and hardware.use_cpu:
+        # the run chose the CPU: DeepSpeed need not probe for an accelerator and warn that it found none
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     for name in ("transformers", "datasets", "DeepSpeed", "accelerate", "httpx", "sentence_transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # TRL reads transformers' deprecated `is_gradient_checkpointing` itself: nothing a user can change
+    warnings.filterwarnings(
+        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
     import transformers
 
     transformers.logging.set_verbosity_error()
+    if not interactive():
+        import datasets
+        import huggingface_hub
+
+        transformers.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+        huggingface_hub.utils.disable_progress_bars()
+
+
+def keeps_run_log() -> bool:
+    """Whether this process writes the run's log file: the one ``python train.py`` started (not a rank it
+    launched), or rank 0 of a run started by torchrun / accelerate launch."""
+    return "LOCAL_RANK" not in os.environ or os.environ.get("RANK", "0") == "0"
 
 
 def invalid_combination(cfg: DictConfig) -> str | None:
@@ -86,7 +109,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     validate(cfg)
     OmegaConf.resolve(cfg)
     cfg.eval.generation_dtype = generation_dtype(cfg)  # `auto` → this machine's: fingerprints name the dtype
-    quiet_libraries()
+    quiet_libraries(cfg.hardware)
     init_process_group(cfg.hardware.use_cpu)
     lock = RunLock(run_dir).acquire() if is_main_process() else None
     try:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from dr_irl.terminal import interactive
 
 
 def hardware_args(hardware: DictConfig) -> dict:
@@ -22,7 +25,8 @@ def hardware_args(hardware: DictConfig) -> dict:
     args = {
         "use_cpu": hardware.use_cpu,
         "bf16": hardware.bf16,
-        "gradient_checkpointing": hardware.gradient_checkpointing,
+        # transformers' current name: its deprecated alias `gradient_checkpointing` warns on every trainer
+        "activation_checkpointing": hardware.gradient_checkpointing,
     }
     ds = deepspeed_config(hardware)
     if ds is not None:
@@ -69,13 +73,23 @@ def train_resumable(trainer):
     """``trainer.train()``, resumed from the newest complete checkpoint in its ``output_dir`` when an
     interrupted run left one (optimizer, scheduler, RNG states and data position included); the checkpoints
     (and the model card TRL writes next to them, which differs from run to run) are deleted once training
-    finished. Returns the trainer's result."""
+    finished. Returns the trainer's result, its ``training_loss`` the mean over every step of the training,
+    those before the checkpoint included (:class:`LossTotalCallback`)."""
     from dr_irl.distributed import barrier, is_main_process
 
     checkpoint = last_checkpoint(trainer.args.output_dir)
     if checkpoint is not None and is_main_process():
         print(f"resuming training from {checkpoint}", flush=True)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    losses = LossTotalCallback(trainer)
+    handler = trainer.callback_handler
+    handler.callbacks.insert(
+        1, losses
+    )  # after DefaultFlowCallback (it decides the saves), before the loggers
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        handler.callbacks.remove(losses)
+    result = losses.whole_run(result)
     barrier()
     if is_main_process():  # the stage keeps the model, not its checkpoints or their model card
         output = Path(trainer.args.output_dir)
@@ -83,6 +97,62 @@ def train_resumable(trainer):
             shutil.rmtree(path, ignore_errors=True)
         (output / "README.md").unlink(missing_ok=True)
     return result
+
+
+class LossTotalCallback(TrainerCallback):
+    """Makes a resumed training report the loss of the whole training, as an uninterrupted one does.
+
+    The trainer sums the step losses of its own ``train()`` call only; a call resumed from ``checkpoint-N``
+    would report the mean of the steps after N. This callback logs at every checkpoint (so the sum holds
+    every step up to it), writes the running sum into each log row of ``log_history`` (``total_loss``,
+    saved in the checkpoint's ``trainer_state.json``), and a resumed call starts from the sum its
+    checkpoint recorded: the same floating-point additions in the same order as the uninterrupted run.
+    """
+
+    KEY = "total_loss"
+
+    def __init__(self, trainer) -> None:
+        self.trainer = trainer
+        self.lost = 0  # steps whose losses the running sum misses (a checkpoint of an older version)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.lost = 0
+        if state.global_step <= 0:
+            return
+        rows = [r for r in state.log_history if r.get("step", 0) <= state.global_step]
+        recorded = [r for r in rows if self.KEY in r]
+        if recorded and recorded[-1]["step"] == state.global_step:
+            self.trainer._total_loss_scalar = float(recorded[-1][self.KEY])
+            return
+        # a checkpoint without the running sum (written by an older version): rebuild it from the logged
+        # means, the steps after the last log are lost
+        total, last = 0.0, 0
+        for row in rows:
+            if "loss" in row:
+                total += float(row["loss"]) * (row["step"] - last)
+                last = row["step"]
+        self.trainer._total_loss_scalar = total
+        self.lost = state.global_step - last
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save:
+            control.should_log = True
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.log_history and "loss" in state.log_history[-1]:
+            state.log_history[-1][self.KEY] = self.trainer._total_loss_scalar
+        if logs and "train_loss" in logs:
+            logs["train_loss"] = self.mean(state)
+            if state.log_history and "train_loss" in state.log_history[-1]:
+                state.log_history[-1]["train_loss"] = logs["train_loss"]
+
+    def mean(self, state) -> float:
+        return self.trainer._total_loss_scalar / max(state.global_step - self.lost, 0.001)
+
+    def whole_run(self, result):
+        """``trainer.train()``'s result with the whole training's mean loss."""
+        loss = self.mean(self.trainer.state)
+        return result._replace(training_loss=loss, metrics={**result.metrics, "train_loss": loss})
 
 
 def seed_model_construction(seed: int) -> None:
@@ -227,16 +297,21 @@ def _row_step(line: str) -> float:
 
 
 class CompactProgressCallback(TrainerCallback):
-    """One progress bar per training run with the key metrics as its postfix, instead of a dict per log."""
+    """One progress bar per training run with the key metrics as its postfix, instead of a dict per log; when
+    stderr is not a terminal (output to a file), no bar: one line when the training ends."""
 
     KEYS = {"loss": "loss", "reward": "reward", "scaler/alpha/mean": "alpha", "accuracy": "acc"}
 
     def __init__(self, desc: str) -> None:
         self.desc = desc
         self.bar = None
+        self.shown: dict[str, str] = {}
+        self.start = 0.0
+        self.main = False
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
+        self.main, self.start, self.shown = state.is_world_process_zero, time.perf_counter(), {}
+        if self.main and interactive():
             self.bar = tqdm(total=state.max_steps, desc=self.desc, unit="step", leave=False)
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -244,18 +319,28 @@ class CompactProgressCallback(TrainerCallback):
             self.bar.update(state.global_step - self.bar.n)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.bar is not None and logs:
-            shown = {
-                name: f"{logs[key]:.3g}"
-                for key, name in self.KEYS.items()
-                if isinstance(logs.get(key), float)
-            }
-            self.bar.set_postfix(shown, refresh=False)
+        if logs:
+            self.shown.update(
+                {
+                    name: f"{logs[key]:.3g}"
+                    for key, name in self.KEYS.items()
+                    if isinstance(logs.get(key), float)
+                }
+            )
+            if self.bar is not None:
+                self.bar.set_postfix(self.shown, refresh=False)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        elif self.main:
+            metrics = "".join(f", {name} {value}" for name, value in self.shown.items())
+            seconds = time.perf_counter() - self.start
+            print(
+                f"{self.desc}: {state.global_step}/{state.max_steps} steps in {seconds:.1f}s{metrics}",
+                flush=True,
+            )
 
 
 def use_compact_progress(trainer, desc: str) -> None:

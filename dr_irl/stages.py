@@ -49,9 +49,12 @@ def stage_data(ctx: Context, out: Path) -> dict:
     )
     write_records(out / "train.jsonl", train)
     write_records(out / "heldout.jsonl", loaded.heldout)
-    skipped = loaded.report.get("skipped_invalid", 0)
+    skipped, too_long = loaded.report.get("skipped_invalid", 0), loaded.report.get("too_long", 0)
     if skipped:
-        print(f"dataset.skip_invalid: skipped {skipped} malformed records")
+        kinds = [f"{skipped - too_long} malformed"] * (skipped > too_long) + [f"{too_long} too long"] * (
+            too_long > 0
+        )
+        print(f"dataset.skip_invalid: skipped {' and '.join(kinds)} record{'s' * (skipped > 1)}")
     return {"train": len(train), "heldout": len(loaded.heldout), "balance": balance, "source": loaded.report}
 
 

@@ -15,10 +15,13 @@ import re
 import sys
 from pathlib import Path
 
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from dr_irl.distributed.auto import Composer, HardwareUnfitError, Resolution, resolve
 from dr_irl.distributed.machine import Machine, probe_machine, simulated_machine
+from dr_irl.errors import UserError
 
 AUTO_CHOICES = ("hardware=auto", "recipe=auto")
 
@@ -57,6 +60,8 @@ def announce(resolution: Resolution, stream=None) -> None:
 def _resolve(overrides: list[str], config_name: str, for_cfg_print: bool) -> Resolution:
     compose = composer(overrides, config_name)
     base = compose([])
+    if not for_cfg_print:  # before the hardware is resolved: its memory estimate reads these values
+        check_config(base)
     if base.get("plan_machine") and not (base.plan_only or for_cfg_print):
         raise HardwareUnfitError(
             f"plan_machine={base.plan_machine} plans for another machine: use it with plan_only=true (or --cfg)",
@@ -110,19 +115,67 @@ def preflight(argv: list[str], conf_dir: str | Path) -> list[str]:
     with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
         try:
             resolution = _resolve(list(args.overrides), config_name, for_cfg_print)
+            if not for_cfg_print:  # --cfg shows any config; a run (or its plan) starts from a valid one
+                check_config(resolution.cfg)
             if resolution.cfg.plan_only and not for_cfg_print:  # the plan shows the resolution
                 from dr_irl.plan import build_plan
 
                 print(build_plan(resolution.cfg, resolution.machine, resolution.lines).render(), flush=True)
                 raise SystemExit(0)
             announce(resolution, sys.stderr if for_cfg_print else sys.stdout)
-        except HardwareUnfitError as err:
+        except (HardwareUnfitError, UserError, HydraException, OmegaConfBaseException) as err:
             if _keep_traceback(args.overrides):
                 raise
-            print(f"error: {err}", file=sys.stderr, flush=True)
+            message = str(err) if isinstance(err, UserError) else config_error_message(err)
+            print(f"error: {message}", file=sys.stderr, flush=True)
             raise SystemExit(1) from None
     # first, not last: argparse takes the overrides as one run of positionals, before or after the flags
     return [argv[0], *resolution.overrides, *(a for a in argv[1:] if a not in AUTO_CHOICES)]
+
+
+def check_config(cfg: DictConfig) -> None:
+    """The start-up checks of a composed config, before its plan: keys the schema does not declare and values
+    out of range (:func:`dr_irl.validation.validate`), unless the combination is one a sweep skips (the run
+    says so itself)."""
+    from dr_irl.cli import invalid_combination
+    from dr_irl.validation import validate
+
+    if invalid_combination(cfg) is None:
+        validate(cfg)
+
+
+def config_error_message(err: Exception) -> str:
+    """One line for a command line that does not compose: the key and the settings there (a misspelt key),
+    the value and the type it needs (a wrong type), or the options of the group (a misspelt option)."""
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from dr_irl.config import schema_settings, unknown_key_message
+
+    text, cause = str(err), err.__cause__
+    override = re.match(r"Could not override '([^']+)'", text)
+    if override and isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
+        key = override.group(1)
+        group, _, name = key.rpartition(".")
+        inner = getattr(cause, "key", None)
+        if name in (schema_settings(group) or []) and inner:  # a valid key, a bad key inside its value
+            return unknown_key_message(f"{key}.{inner}")
+        if isinstance(cause, ConfigAttributeError) and "not in struct" in str(cause):
+            return (
+                f"{key}: {group} takes new entries with +{key}=..."  # a dict setting (dataset.category_map)
+            )
+        return unknown_key_message(key)
+    merging = re.match(r"Error merging override (.+)$", text.splitlines()[0])
+    if merging and cause is not None:
+        return f"{merging.group(1)}: {str(cause).splitlines()[0]}"
+    if isinstance(err, MissingConfigException):
+        missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+        options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], flags=re.MULTILINE)
+        if missing and options:
+            group, option = missing.groups()
+            return f"{group}={option} is not an option of {group}; its options: {', '.join(options)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines[:2]) if lines else type(err).__name__
 
 
 def _keep_traceback(overrides: list[str]) -> bool:

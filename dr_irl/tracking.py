@@ -32,7 +32,9 @@ class Tracker:
 
     def summary(self, values: dict[str, Any]) -> None: ...
 
-    def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None: ...
+    def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """Log a table; a ``(value, [low, high])`` cell (an estimate and its interval, as the results rows
+        hold) is split into the columns ``<column>``, ``<column>_low`` and ``<column>_high``."""
 
     def finish(self) -> None: ...
 
@@ -67,10 +69,50 @@ class WandbTracker(Tracker):
     def table(self, name, columns, rows):
         import wandb
 
+        columns, rows = split_intervals(columns, rows)
         self.run.log({name: wandb.Table(columns=columns, data=rows)})
 
     def finish(self):
         self.run.finish()
+
+
+def _interval(cell: Any) -> tuple[Any, Any, Any] | None:
+    """``(value, low, high)`` of a ``(value, [low, high])`` cell (``(value, None)``: no interval), None for
+    any other cell."""
+    if not (isinstance(cell, tuple) and len(cell) == 2):
+        return None
+    value, interval = cell
+    if interval is None:
+        return value, None, None
+    if isinstance(interval, (tuple, list)) and len(interval) == 2:
+        return value, interval[0], interval[1]
+    return None
+
+
+def _scalar(cell: Any) -> Any:
+    """What a table column of one type takes: numbers, strings, booleans and None as they are, else text."""
+    return cell if cell is None or isinstance(cell, (bool, int, float, str)) else str(cell)
+
+
+def split_intervals(columns: list[str], rows: list[list[Any]]) -> tuple[list[str], list[list[Any]]]:
+    """``(columns, rows)`` with each column holding ``(value, [low, high])`` cells split into three columns,
+    ``<column>``, ``<column>_low`` and ``<column>_high`` (None where a row has a bare value or none), so
+    that every column has one type; any other non-scalar cell becomes its text."""
+    split = [any(_interval(row[i]) is not None for row in rows) for i in range(len(columns))]
+    out_columns = [
+        c for c, s in zip(columns, split, strict=True) for c in ((c, f"{c}_low", f"{c}_high") if s else (c,))
+    ]
+    out_rows = []
+    for row in rows:
+        cells: list[Any] = []
+        for cell, is_split in zip(row, split, strict=True):
+            if not is_split:
+                cells.append(_scalar(cell))
+                continue
+            parts = _interval(cell)
+            cells += [_scalar(p) for p in parts] if parts is not None else [_scalar(cell), None, None]
+        out_rows.append(cells)
+    return out_columns, out_rows
 
 
 TRACKERS.register("none")(lambda cfg, run_dir: Tracker())

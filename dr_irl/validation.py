@@ -1,10 +1,11 @@
 """Start-up checks of the config values a user can get wrong: ranges, choices and registry names.
 
-The structured schema (:mod:`dr_irl.config`) already rejects unknown keys and wrong types; :func:`validate`
-adds what a type cannot say (``optimizer.num_generations >= 2``, ``0 < scaler.ema_gamma < 1``, a fraction in
-[0, 1), a known ``reward_model.kind``) and runs before any stage, so a bad value fails in a second with
-every offending key named instead of minutes later inside a library. Keys a config does not have are
-skipped.
+The structured schema (:mod:`dr_irl.config`) already rejects unknown keys and wrong types, except keys
+added with ``+key=value``, which Hydra merges into any node: :func:`validate` rejects those too, and adds what
+a type cannot say (``optimizer.num_generations >= 2``, ``0 < scaler.ema_gamma < 1``, a fraction in [0, 1), a
+known ``reward_model.kind``). It runs before the plan is printed and before any stage, so a bad value fails
+in a second with every offending key named instead of minutes later inside a library. Keys a config does
+not have are skipped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dr_irl.config import unknown_key_message, unknown_keys
 from dr_irl.errors import ConfigError
 from dr_irl.models.precision import GENERATION_DTYPES
 
@@ -232,7 +234,11 @@ def config_problems(cfg: DictConfig) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` naming every key whose value is out of range or not a known choice."""
+    """Raise :class:`ConfigError` for a key the schema does not declare (``+scaler.tauu=2``: one line naming
+    it and the settings there), else naming every key whose value is out of range or not a known choice."""
+    unknown = unknown_keys(cfg)
+    if unknown:
+        raise ConfigError("; ".join(unknown_key_message(key) for key in unknown))
     problems = config_problems(cfg)
     if problems:
         raise ConfigError(

@@ -70,6 +70,62 @@ def run_train(*args: str, timeout: float = 900, **env: str) -> subprocess.Comple
     )
 
 
+def train_entry(*args: str) -> int:
+    """``python train.py ARGS`` inside this process: the same start-up (aliases, ``hardware=auto``, the config
+    checks, the plan) and Hydra entry, seeing the components a test registered; returns the exit status."""
+    import importlib.util
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    spec = importlib.util.spec_from_file_location("train_entry", ROOT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main.__wrapped__.__module__ = "__main__"  # Hydra finds conf/ next to the script, as when it is run
+    argv = sys.argv
+    try:
+        module.cli(["train.py", *args])
+        return 0
+    except SystemExit as exit:
+        return exit.code if isinstance(exit.code, int) else 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+
+
+def two_category_data(folder: Path) -> list[str]:
+    """The bundled splits cut to two categories (two reward models instead of seven): the overrides."""
+    import json
+
+    from dr_irl.data.bundled import bundled_paths
+
+    categories = ["insult", "unfairness_discrimination"]
+    folder.mkdir(parents=True, exist_ok=True)
+    overrides = [f"dataset.categories=[{','.join(categories)}]"]
+    for split, path in bundled_paths().items():
+        rows = [
+            line for line in Path(path).read_text().splitlines() if json.loads(line)["category"] in categories
+        ]
+        (folder / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+        overrides.append(
+            f"dataset.{'train' if split == 'train' else 'heldout'}_path={folder / f'{split}.jsonl'}"
+        )
+    return overrides
+
+
+# The quickest whole pipeline: two categories, no warm start, one shared reward model on the tiny policy's
+# own backbone, no scaler (no α^D encoder), two GRPO steps, four prompts per evaluation set.
+QUICK_RUN = [
+    *[a for a in TINY_RUN if not a.startswith(("eval.max_", "reward_model.sample_max_new_tokens"))],
+    "model.warm_start=false",
+    "reward_model.per_category=false",
+    "reward_model.backbone.source=policy",
+    "reward_model.sample_max_new_tokens=8",
+    "scaler=none",
+    "eval.max_harmful=4",
+    "eval.max_benign=4",
+]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory) -> Path:
     """Models built by tests (tiny) go to a per-session cache, never to the user's."""

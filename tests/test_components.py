@@ -4,20 +4,21 @@ added through the registries alone (no edit of dr_irl/stages.py) run end to end 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import TINY_RUN, train_entry, two_category_data
 
-from dr_irl.cli import run
 from dr_irl.data.refusals import RuleRefusalJudge
+from dr_irl.distributed.memory import REWARD_FOOTPRINTS, Component
 from dr_irl.registry import Registry
 from dr_irl.rewards.families import REWARD_FAMILIES, register_family, reward_models
 from dr_irl.run_artifacts import init_policy_path, records
 from dr_irl.scaling.build import build_scaler, needs_offline_deltas, offline_delta
 from dr_irl.stages import STAGES
-from dr_irl.training.methods import METHODS, method_of, register_method, reward_kinds
+from dr_irl.training.methods import METHODS, register_method, reward_kinds
 from dr_irl.training.sft import train_sft
 
 
@@ -129,29 +130,59 @@ def toy_components():
 
 
 def test_a_toy_method_and_reward_family_run_end_to_end_through_the_registries(
-    compose_cfg, toy_components, tmp_path
+    toy_components, tmp_path, capsys
 ):
-    cfg = compose_cfg(
-        TINY_RUN
-        + [
-            "optimizer=sft",  # the schema's optimizer.* settings (epochs, batch_size, ...) of an SFT method
-            "optimizer.name=toy_filtered_sft",
-            "optimizer.epochs=1",
-            "scaler=none",
-            "reward_model.kind=toy_refusal_cue",
-        ]
-    )
-    assert method_of(cfg).reads(cfg) == ("reward_models",) and reward_kinds(cfg) == ["toy_refusal_cue"]
-    summaries = run(cfg, tmp_path)
+    """Through train.py's own start-up: the config checks, hardware=auto and the plan, then the stages."""
+    args = [
+        *TINY_RUN,
+        *two_category_data(tmp_path / "data"),
+        "model.warm_start=false",
+        "optimizer=sft",  # the schema's optimizer.* settings (epochs, batch_size, ...) of an SFT method
+        "optimizer.name=toy_filtered_sft",
+        "optimizer.epochs=1",
+        "scaler=none",
+        "reward_model.kind=toy_refusal_cue",
+        "reward_model.per_category=false",
+    ]
+    run_dir = tmp_path / "run"
+    assert train_entry(*args, f"hydra.run.dir={run_dir}") == 0, capsys.readouterr().err[-3000:]
+    assert "plan\n" in capsys.readouterr().out
+    summaries = {
+        p.parent.name: json.loads(p.read_text())["summary"] for p in (run_dir / "stages").glob("*/DONE.json")
+    }
     assert summaries["reward_models"] == {"trained": 0}
-    assert (tmp_path / "stages" / "reward_models" / "rule.json").is_file()
-    train = [json.loads(line) for line in (tmp_path / "stages" / "data" / "train.jsonl").open()]
+    assert (run_dir / "stages" / "reward_models" / "rule.json").is_file()
+    train = [json.loads(line) for line in (run_dir / "stages" / "data" / "train.jsonl").open()]
     judge = RuleRefusalJudge()
     expected = sum(judge.is_refusal(r["demonstration"]) for r in train)
     assert 0 < summaries["policy"]["kept"] == expected < len(train)  # the refusals, not the benign answers
-    assert (tmp_path / "stages" / "policy" / "model" / "config.json").is_file()
-    rows = [json.loads(line) for line in (tmp_path / "stages" / "eval_policy" / "generations.jsonl").open()]
+    assert (run_dir / "stages" / "policy" / "model" / "config.json").is_file()
+    rows = [json.loads(line) for line in (run_dir / "stages" / "eval_policy" / "generations.jsonl").open()]
     assert {row["reward"] for row in rows if row["label"] == "harmful"} <= {1.0, -1.0}  # the toy scored them
     assert not {"sft_policy", "sft_samples", "policy_reward", "alpha_offline"} & set(summaries)
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((run_dir / "results.json").read_text())
     assert results["optimizer"] == "toy_filtered_sft" and 0 <= results["after"]["refusal_rate"] <= 1
+
+
+def test_a_family_declares_its_memory_footprint_where_it_registers(toy_components, capsys):
+    # none declared (the toy family): the plan of a method that keeps the reward models loaded (GRPO) estimates
+    # them as classifiers on the backbone, one per category
+    assert train_entry("model=tiny", "reward_model.kind=toy_refusal_cue", "plan_only=true") == 0
+    assert re.search(
+        r"^    reward models +[\d.]+ +7 × [\d.]+M \(fp32\)$", capsys.readouterr().out, re.MULTILINE
+    )
+
+    def footprint(cfg, shapes, policy_bytes):
+        return Component("reward models", 3 * policy_bytes, "three policy-sized toy models")
+
+    register_family("toy_sized", scorer=lambda ctx, folder: RefusalCueScorer(), footprint=footprint)(
+        train_refusal_cue
+    )
+    try:
+        assert train_entry("model=tiny", "reward_model.kind=toy_sized", "plan_only=true") == 0
+    finally:
+        REWARD_FAMILIES.unregister("toy_sized")
+        REWARD_FOOTPRINTS.unregister("toy_sized")
+    assert re.search(
+        r"^    reward models +[\d.]+ +three policy-sized toy models$", capsys.readouterr().out, re.MULTILINE
+    )

@@ -25,22 +25,9 @@ from dr_irl.errors import ConfigError
 from dr_irl.models.weights import ModelUnavailableError, resolve_model_path
 from dr_irl.run_lock import RunLock, RunLockedError
 from dr_irl.validation import config_problems
-from tests.conftest import CONF, ROOT, TINY_RUN, run_train
+from tests.conftest import CONF, ROOT, TINY_RUN, run_train, two_category_data
 
 TWO = ["insult", "unfairness_discrimination"]
-
-
-def two_category_data(folder: Path) -> list[str]:
-    """The bundled splits cut to two categories (two reward models instead of seven): the overrides."""
-    folder.mkdir(parents=True, exist_ok=True)
-    overrides = [f"dataset.categories=[{','.join(TWO)}]"]
-    for split, path in bundled_paths().items():
-        rows = [line for line in Path(path).read_text().splitlines() if json.loads(line)["category"] in TWO]
-        (folder / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
-        overrides.append(
-            f"dataset.{'train' if split == 'train' else 'heldout'}_path={folder / f'{split}.jsonl'}"
-        )
-    return overrides
 
 
 def fast(data: list[str], *extra: str) -> list[str]:
@@ -465,3 +452,68 @@ def test_n_user_errors_print_one_message_without_traceback(tmp_path):
     debug = run_train(*args, "debug=true", timeout=300)  # developers keep the traceback
     assert debug.returncode != 0 and "Traceback" in debug.stdout + debug.stderr
     assert "optimizer.num_generations=0" in debug.stdout + debug.stderr
+
+
+# ------------------------------------------------------------------ a resumed training's recorded loss
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_a_training_resumed_from_a_checkpoint_records_the_loss_of_the_whole_training(
+    compose_cfg, model_cache, tmp_path
+):
+    """The trainers' summaries (``train_loss`` in reward_summary.json, the policy's DONE.json) are the mean
+    over every step: a run that crashed after checkpoint-2 and resumed records the uninterrupted run's."""
+    from transformers import TrainerCallback
+
+    from dr_irl.data.schema import load_records
+    from dr_irl.training.sft import train_sft
+
+    cfg = compose_cfg(
+        [*TINY_RUN, "warm_start.save_steps=1", "warm_start.batch_size=4", "warm_start.epochs=1"]
+    )
+    policy = resolve_model_path(cfg.model, model_cache)
+    train = load_records(bundled_paths()["train"], cfg.dataset.categories)[0][:24]  # 6 steps
+
+    class CrashAfterCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise _Crash
+
+    def sft(folder: Path, callbacks=()) -> dict:
+        return train_sft(
+            policy, train, folder, cfg.warm_start, cfg.model, cfg.hardware, cfg.seed, callbacks=callbacks
+        )
+
+    whole = sft(tmp_path / "whole")
+    with pytest.raises(_Crash):
+        sft(tmp_path / "resumed", [CrashAfterCheckpoint()])
+    assert (tmp_path / "resumed" / "trainer" / "checkpoint-2" / "trainer_state.json").is_file()
+    resumed = sft(tmp_path / "resumed")
+    assert resumed == whole  # the same float, not the mean of the 4 steps after the checkpoint
+
+
+@pytest.mark.slow
+def test_d_reward_model_killed_mid_training_records_the_uninterrupted_summary(compose_cfg, tmp_path):
+    """``reward_model.save_steps=1``, ``kill -9`` inside the reward model's training, the same command again:
+    reward_summary.json and the stage's DONE.json equal the uninterrupted run's."""
+    args = [
+        *fast(two_category_data(tmp_path / "data"), "stop_after=reward_models"),
+        "reward_model.per_category=false",
+        "reward_model.backbone.source=policy",
+        "reward_model.epochs=2",
+        "reward_model.save_steps=1",
+    ]
+    run_dir, log = tmp_path / "run", tmp_path / "killed.log"
+    proc = start_train(log, *args, f"hydra.run.dir={run_dir}")
+    trainer = run_dir / "stages" / ".reward_models.tmp" / "models" / "shared" / "trainer"
+    kill_when(proc, trainer / "checkpoint-3" / "trainer_state.json", log)
+    rerun = run_train(*args, f"hydra.run.dir={run_dir}")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resuming training from" in rerun.stdout
+    run(compose_cfg(args), tmp_path / "reference")
+    assert (
+        done(run_dir, "reward_models")["summary"] == done(tmp_path / "reference", "reward_models")["summary"]
+    )

@@ -20,6 +20,7 @@ from dr_irl.data.refusals import RuleRefusalJudge
 from dr_irl.data.schema import Record, write_records
 from dr_irl.io import write_jsonl
 from dr_irl.registry import Registry
+from dr_irl.terminal import interactive
 
 SEPARATOR = "####"
 TEMPLATES = {
@@ -199,6 +200,7 @@ def generate_demonstrations(
             desc=f"{template} demonstrations (try {attempt + 1})",
             unit="batch",
             leave=False,
+            disable=not interactive(),  # a bar on a terminal only: no carriage-return walls in files
         ):
             idx = pending[start : start + batch_size]
             began = time.perf_counter()

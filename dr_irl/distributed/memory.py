@@ -109,7 +109,13 @@ def run_shapes(cfg: DictConfig) -> RunShapes:
     return RunShapes(policy=policy, reward_backbone=_backbone_shape(cfg, policy), encoder=encoder)
 
 
-def _classifiers(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
+Footprint = Callable[[DictConfig, RunShapes, int], Component]
+"""``(cfg, shapes, policy bytes) -> Component``: the memory a reward family's models take on each process."""
+
+
+def classifier_footprint(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
+    """Sequence classifiers on ``reward_model.backbone``, one per category (or one shared, or LoRA adapters
+    on one backbone): the default of a family that declares no footprint of its own."""
     rm = cfg.reward_model
     count = len(cfg.dataset.categories) if rm.per_category else 1
     backbone = shapes.reward_backbone
@@ -131,7 +137,7 @@ def _classifiers(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Compo
 def _afd(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
     if cfg.reward_model.afd_variant == "log_ratio":
         return Component("reward models", 2 * policy_bytes, "log π_SFT − log π_init: two policy-sized models")
-    return _classifiers(cfg, shapes, policy_bytes)
+    return classifier_footprint(cfg, shapes, policy_bytes)
 
 
 def _probe(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
@@ -148,13 +154,21 @@ def _linear(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
     return Component("reward models", size, "linear rewards on the frozen MiniLM encoder (fp32)")
 
 
-REWARD_FOOTPRINTS: Registry[Callable[[DictConfig, RunShapes, int], Component]] = Registry("reward_model.kind")
-REWARD_FOOTPRINTS.register("irl")(_classifiers)
-REWARD_FOOTPRINTS.register("bradley_terry")(_classifiers)
+# What each reward family's models take: the built-in families' here; a new family declares its own where it
+# registers (``register_family(..., footprint=...)`` in dr_irl/rewards/families.py), or is estimated with
+# :func:`classifier_footprint`.
+REWARD_FOOTPRINTS: Registry[Footprint] = Registry("reward_model.kind")
+REWARD_FOOTPRINTS.register("irl")(classifier_footprint)
+REWARD_FOOTPRINTS.register("bradley_terry")(classifier_footprint)
 REWARD_FOOTPRINTS.register("afd")(_afd)
 REWARD_FOOTPRINTS.register("representation")(_probe)
 REWARD_FOOTPRINTS.register("judge")(_rules)
 REWARD_FOOTPRINTS.register("irl_linear")(_linear)
+
+
+def reward_footprint(kind: str) -> Footprint:
+    """The footprint registered for ``reward_model.kind``, else :func:`classifier_footprint`."""
+    return REWARD_FOOTPRINTS.get(kind) if kind in REWARD_FOOTPRINTS else classifier_footprint
 
 
 def _activations(shape: ModelShape, work: Workload, act_bytes: int, checkpointing: bool) -> int:
@@ -288,7 +302,7 @@ def estimate_memory(
     components, host = _training_state(policy, cfg, work, layout)
     w = DTYPE_BYTES.get(str(cfg.model.dtype), 4)
     if work.reward_models:
-        components.append(REWARD_FOOTPRINTS.get(cfg.reward_model.kind)(cfg, shapes, w * policy.parameters))
+        components.append(reward_footprint(cfg.reward_model.kind)(cfg, shapes, w * policy.parameters))
     sc = cfg.scaler
     if (
         cfg.optimizer.name == "grpo"

@@ -31,6 +31,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 
+from dr_irl.terminal import interactive
+
 MIN_SHARED_PREFIX = 4
 """Shortest common prompt prefix worth a prefill of its own (tokens)."""
 
@@ -331,6 +333,7 @@ def generate_responses(
         desc=desc,
         unit="batch",
         leave=False,
+        disable=not interactive(),  # a bar on a terminal only: no carriage-return walls in files
     ):
         input_ids, mask = _padded_batch([token_ids[i] for i in batch], prefix, pad_id, device)
         clock = _StepClock()

@@ -62,8 +62,15 @@ def resolve_hub_path(repo_id: str, revision: str | None, config_key: str) -> str
     """A local folder as is; else the HF cache; else the hub id when the hub is reachable; else a clear error."""
     if not repo_id:
         raise ModelUnavailableError(f"{config_key} is empty: set it to a hub id or a local folder")
-    if Path(repo_id).expanduser().is_dir():
-        return str(Path(repo_id).expanduser())
+    folder = Path(repo_id).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelUnavailableError(
+                f"{config_key}={repo_id} holds no model (no config.json): a model folder has config.json, the "
+                "weights (*.safetensors or pytorch_model.bin) and the tokenizer's files, as save_pretrained or "
+                "`huggingface-cli download <id> --local-dir <folder>` write them"
+            )
+        return str(folder)
     if repo_id.startswith(("/", ".", "~")):
         raise ModelUnavailableError(f"{config_key}={repo_id}: no such folder")
     from huggingface_hub import snapshot_download

@@ -31,6 +31,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from dr_irl.distributed.memory import REWARD_FOOTPRINTS, Footprint
 from dr_irl.pipeline import Context
 from dr_irl.registry import Registry
 
@@ -78,11 +79,18 @@ def register_family(
     scorer: Callable[[Context, Path], Any],
     reads: Callable[[DictConfig], tuple[str, ...]] = _reads_nothing_more,
     label: Callable[[DictConfig], str] = _option_name,
+    footprint: Footprint | None = None,
 ) -> Callable[[Callable[[Context, Path], dict]], Callable[[Context, Path], dict]]:
-    """Decorator of a family's ``train(ctx, out) -> summary``: registers it as ``reward_model.kind=<kind>``."""
+    """Decorator of a family's ``train(ctx, out) -> summary``: registers it as ``reward_model.kind=<kind>``.
+
+    ``footprint(cfg, shapes, policy_bytes) -> Component``: the memory its models take on each process, for the
+    start-up plan and ``hardware=auto`` (:mod:`dr_irl.distributed.memory`); without one they are estimated as
+    sequence classifiers on ``reward_model.backbone``, one per category (``classifier_footprint``)."""
 
     def decorator(train: Callable[[Context, Path], dict]) -> Callable[[Context, Path], dict]:
         REWARD_FAMILIES.register(kind)(RewardFamily(train, scorer, reads, label))
+        if footprint is not None:
+            REWARD_FOOTPRINTS.register(kind)(footprint)
         return train
 
     return decorator

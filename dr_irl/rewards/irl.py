@@ -69,7 +69,7 @@ def reward_training_args(
         "learning_rate": rm_cfg.learning_rate,
         "per_device_train_batch_size": rm_cfg.batch_size,
         **hardware_args(hardware),
-        "gradient_checkpointing": False,
+        "activation_checkpointing": False,
         "report_to": report_to,
         "logging_steps": 5,
         "seed": seed,
