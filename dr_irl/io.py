@@ -52,8 +52,9 @@ def write_jsonl(path: str | Path, rows: list[dict]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """The objects of a JSON-lines file (blank lines skipped)."""
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The objects of a JSON-lines file (blank lines skipped). Lines end at "\n" only: a generated text may
+    hold other characters that ``str.splitlines`` breaks at (U+2028, U+0085, …)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def replace_dir(new: Path, final: Path) -> None:

@@ -126,3 +126,11 @@ def test_a_scorer_without_labels_is_called_without_them():
     assert accepting_labels(Plain()).score(["p"], ["r"], ["c"], harmful=[True]).tolist() == [1.0]
     labelled = Labelled()
     assert accepting_labels(labelled) is labelled
+
+
+def test_jsonl_round_trips_texts_with_unicode_line_separators(tmp_path):
+    from dr_irl.io import read_jsonl, write_jsonl
+
+    rows = [{"text": "a\u2028b\x85c\x1cd"}, {"text": "plain"}]
+    write_jsonl(tmp_path / "x.jsonl", rows)
+    assert read_jsonl(tmp_path / "x.jsonl") == rows

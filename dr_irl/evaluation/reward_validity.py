@@ -52,7 +52,7 @@ def load_labelled(folder: Path = JUDGE_DATA, files: Sequence[str] = LABELLED_FIL
     rows = []
     for name in files:
         path = Path(folder) / name
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
             if not line.strip():
                 continue
             try:
