@@ -23,6 +23,9 @@ from tests.conftest import CONF, TINY_RUN, run_train
 
 HOST_RAM = 2000 * GB  # simulated machines: enough RAM that only GPU memory decides
 
+# the hand computations count seven MiniLM classifier reward models (the linear default holds one encoder)
+CLASSIFIERS = "reward_model=irl_category_classifier"
+
 
 @pytest.fixture
 def gpus(monkeypatch):
@@ -112,7 +115,7 @@ def test_llama_8b_on_simulated_gpus(compose_cfg, gpus, count, gb, option):
 
 def test_llama_8b_that_fits_nowhere_fails_with_what_to_do(compose_cfg, gpus):
     with pytest.raises(HardwareUnfitError, match=r"model.lora.enabled=true") as err:
-        resolved(compose_cfg, gpus(1, 24), "model=llama3.1-8b")
+        resolved(compose_cfg, gpus(1, 24), "model=llama3.1-8b", CLASSIFIERS)
     assert "gpu needs 87.0 GB" in str(err.value)
 
 
@@ -226,7 +229,9 @@ def test_zero2_and_zero3_estimates_by_hand_and_against_the_readme_table(compose_
             },
         ),
     ):
-        cfg = compose_cfg(["model=llama3.1-8b", f"hardware={option}", "hardware.num_gpus=8", "recipe=paper"])
+        cfg = compose_cfg(
+            ["model=llama3.1-8b", f"hardware={option}", "hardware.num_gpus=8", "recipe=paper", CLASSIFIERS]
+        )
         est = estimate_memory(cfg)
         got = {c.name: c.bytes for c in est.components}
         for name, value in expected.items():
@@ -272,7 +277,9 @@ def test_unknown_size_still_resolves_and_says_so(compose_cfg, gpus):
 
 
 def test_plan_counts_rollouts_and_tokens_per_step(compose_cfg):
-    cfg = compose_cfg(["model=llama3.1-8b", "hardware=zero2", "hardware.num_gpus=8", "recipe=paper"])
+    cfg = compose_cfg(
+        ["model=llama3.1-8b", "hardware=zero2", "hardware.num_gpus=8", "recipe=paper", CLASSIFIERS]
+    )
     plan = build_plan(cfg, simulated_machine("8x80"))
     assert plan.units_per_step == 1 * 8 * 4 * 8  # prompts × G × accumulation × processes
     data = plan.to_json()
