@@ -123,7 +123,9 @@ def test_benign_prompts_of_every_set_get_the_helpfulness_signal(monkeypatch, tmp
         "instructions": [_record(k) for k in ("degenerate", "off_topic", "refusal", "good")],
         "xstest": [_record("xs-benign"), _record("xs-harmful", "harmful")],
     }
-    scorer = SimpleNamespace(score=lambda prompts, answers, categories: torch.zeros(len(answers)))
+    scorer = SimpleNamespace(
+        score=lambda prompts, answers, categories, harmful=None: torch.zeros(len(answers))
+    )
     monkeypatch.setattr(evaluation, "evaluation_sets", lambda ctx: sets)
     monkeypatch.setattr(evaluation, "load_policy", lambda ctx, path: (None, None))
     monkeypatch.setattr(evaluation, "reward_models", lambda ctx: scorer)

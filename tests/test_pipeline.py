@@ -54,7 +54,7 @@ def test_end_to_end_writes_every_stage_and_the_table(tiny_run):
     )
     assert "alpha/mean" in results["alpha"]
     assert "| refusal rate" in (run_dir / "results.md").read_text()
-    assert summaries["reward_models"]["insult"]["train_pairs"] > 0
+    assert summaries["reward_models"]["pairs"] > 0 and summaries["reward_models"]["routes"] == 14
     # where the time went: every stage's seconds and generated tokens, in results.json and the table
     tokens = results["stage_generated_tokens"]
     assert tokens["eval_base"] > 0 and tokens["reference_samples"] > 0 and tokens["reward_models"] == 0
