@@ -117,6 +117,7 @@ def two_category_data(folder: Path) -> list[str]:
 QUICK_RUN = [
     *[a for a in TINY_RUN if not a.startswith(("eval.max_", "reward_model.sample_max_new_tokens"))],
     "model.warm_start=false",
+    "reward_model=irl_category_classifier",  # a trained reward model, one, on the tiny policy's backbone
     "reward_model.per_category=false",
     "reward_model.backbone.source=policy",
     "reward_model.sample_max_new_tokens=8",
