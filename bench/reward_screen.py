@@ -17,7 +17,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from dr_irl.config import HardwareConfig, RewardModelConfig
-from dr_irl.data.pairs import demonstration_pairs
 from dr_irl.data.schema import load_records
 from dr_irl.evaluation.reward_validity import load_labelled, reward_validity, validity_rows
 from dr_irl.io import read_jsonl
@@ -47,7 +46,7 @@ def guided_samples(train, samples, args) -> dict[str, list[str]]:
     cache = Path(args.work) / f"guided_w{args.guided_words}_t{args.temperature}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    path = str(Path.home() / ".cache/dr_irl/models/smollm2-135m-instruct")
+    path = args.policy
     model, tokenizer = load_causal_lm(path), load_tokenizer(path)
     prompts = [r for r in train if r.id in samples]
     openings = guide_openings(prompts, args.guided_words, args.seed)
@@ -82,6 +81,11 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/reward_screen")
     parser.add_argument("--guided-words", type=int, default=4, help="opening words a guided sample continues")
     parser.add_argument("--temperature", type=float, default=0.7, help="guided samples' temperature")
+    parser.add_argument(
+        "--policy",
+        default=str(Path.home() / ".cache/dr_irl/models/smollm2-135m-instruct"),
+        help="the policy folder that writes the guided samples (the converted SmolLM2 of a run)",
+    )
     args = parser.parse_args()
 
     run = Path(args.run)
@@ -114,7 +118,6 @@ def main() -> None:
         for row in validity_rows(validity):
             print("  " + " | ".join(row))
     Path(args.out).write_text(json.dumps(results, indent=1))
-    _ = demonstration_pairs
 
 
 if __name__ == "__main__":
