@@ -1,10 +1,12 @@
 """Screen reward-model designs by what matters: how they rank the policy's own answers.
 
-Trains the per-category IRL reward models of each design on the same training records and reference samples
-(a run's ``data`` and ``reference_samples`` stages), then prints their AUCs on the blind-labelled SmolLM2
-answers (:mod:`dr_irl.evaluation.reward_validity`) per split. Designs are chosen on the ``dev`` split only.
+Fits the per-category IRL rewards of each design (``--family linear``: θ per category and label on frozen
+MiniLM features, as ``irl_linear``; ``classifier``: fine-tuned MiniLM classifiers, as ``irl``) on the same
+training records and reference samples (a run's ``data`` and ``reference_samples`` stages), then prints their
+AUCs on the blind-labelled SmolLM2 answers (:mod:`dr_irl.evaluation.reward_validity`) per split. Designs are
+chosen on the ``dev`` split only.
 
-    python bench/reward_screen.py --run outputs/<run> --designs paper matched --out screen.json
+    python bench/reward_screen.py --run outputs/<run> --designs guided_demo matched --family linear
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ def guided_samples(train, samples, args) -> dict[str, list[str]]:
     return out
 
 
+def linear_scorer(pairs, train, args):
+    """The linear IRL rewards (θ per category and label) of ``pairs``, on the frozen MiniLM encoder."""
+    import numpy as np
+
+    from dr_irl.encoders.text import SentenceTransformerEncoder
+    from dr_irl.rewards.linear_irl import LinearRewardModels, fit_routes
+
+    encoder = SentenceTransformerEncoder(minilm_folder())
+
+    def embed(texts):
+        return np.asarray(encoder.encode(texts).float())
+
+    harmful = {r.id: r.harmful for r in train}
+    thetas = fit_routes(pairs, harmful, embed, CATEGORIES, True, args.pool_weight, args.l2)
+    return LinearRewardModels(thetas, encoder, {})
+
+
 def main() -> None:
     from dr_irl.data.pair_designs import PAIR_DESIGNS
 
@@ -81,6 +100,11 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/reward_screen")
     parser.add_argument("--guided-words", type=int, default=4, help="opening words a guided sample continues")
     parser.add_argument("--temperature", type=float, default=0.7, help="guided samples' temperature")
+    parser.add_argument("--family", choices=("classifier", "linear"), default="linear")
+    parser.add_argument("--l2", type=float, default=1.0, help="linear: inverse L2 strength C")
+    parser.add_argument(
+        "--pool-weight", type=float, default=0.3, help="linear: other categories' pair weight"
+    )
     parser.add_argument(
         "--policy",
         default=str(Path.home() / ".cache/dr_irl/models/smollm2-135m-instruct"),
@@ -103,11 +127,14 @@ def main() -> None:
     for design in args.designs:
         started = time.perf_counter()
         pairs = PAIR_DESIGNS.get(design)(train, samples, args.seed, guided=guided)
-        folder = Path(args.work) / design / "models"
-        for category in CATEGORIES:
-            group = [p for p in pairs if p.category == category]
-            train_reward_model(group, minilm_folder(), folder / category, rm, hardware, args.seed)
-        scorer = CategoryRewardModels(folder, CATEGORIES, rm.max_length)
+        if args.family == "linear":
+            scorer = linear_scorer(pairs, train, args)
+        else:
+            folder = Path(args.work) / design / "models"
+            for category in CATEGORIES:
+                group = [p for p in pairs if p.category == category]
+                train_reward_model(group, minilm_folder(), folder / category, rm, hardware, args.seed)
+            scorer = CategoryRewardModels(folder, CATEGORIES, rm.max_length)
         validity = reward_validity(scorer, labelled, CATEGORIES)
         results[design] = {
             "pairs": len(pairs),
