@@ -330,3 +330,22 @@ def test_sweep_report_stage_table_gives_seconds_and_tokens_per_second(tmp_path):
     # medians: 30 s; tokens/s 200, 300, 200 -> 200; reward models generated nothing
     assert "| eval_base | reward_models |" in table
     assert "| 30 (200 tok/s) | 101 |" in table
+
+
+def test_the_report_shows_each_methods_reward_validity(tmp_path):
+    """The sweep report's validity table: the median over a method's runs of each split's two AUCs."""
+    for seed, harmful in ((0, 0.7), (1, 0.9)):
+        run_dir = make_run(
+            tmp_path, f"r{seed}", "none", seed, {"refusal_rate": 0.3, "over_refusal_rate": 0.1}
+        )
+        results = json.loads((run_dir / "results.json").read_text())
+        results["reward_validity"] = {
+            "dev": {"harmful": {"value": harmful}, "benign": {"value": 1.0}, "tuned_on": True},
+            "_skipped_unknown_category": 0,
+        }
+        (run_dir / "results.json").write_text(json.dumps(results))
+    table = report.validity_markdown(report.aggregate(report.find_runs([tmp_path])))
+    assert "| dev: harmful / benign |" in table
+    assert "0.80 / 1.00" in table  # the median of 0.7 and 0.9
+    assert "_skipped" not in table
+    assert report.validity_markdown(report.aggregate(report.find_runs([tmp_path / "r0"]))).count("0.70") == 1
