@@ -18,23 +18,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from dr_irl.config import HardwareConfig, RewardModelConfig
+from dr_irl.config import CATEGORIES, HardwareConfig, RewardModelConfig
 from dr_irl.data.schema import load_records
 from dr_irl.evaluation.reward_validity import load_labelled, reward_validity, validity_rows
 from dr_irl.io import read_jsonl
 from dr_irl.rewards.backbones import minilm_folder
 from dr_irl.rewards.irl import train_reward_model
 from dr_irl.rewards.router import CategoryRewardModels
-
-CATEGORIES = [
-    "insult",
-    "unfairness_discrimination",
-    "crimes_illegal",
-    "physical_harm",
-    "mental_health",
-    "privacy_property",
-    "ethics_morality",
-]
 
 
 def guided_samples(train, samples, args) -> dict[str, list[str]]:

@@ -8,6 +8,8 @@ none of them; the reward models' scorer is :func:`dr_irl.rewards.families.reward
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dr_irl.data import load_records
 from dr_irl.data.schema import Record
 from dr_irl.io import read_json, read_jsonl
@@ -23,6 +25,59 @@ def records(ctx: Context, split: str, stage: str | None = None) -> list[Record]:
         f"records/{stage}/{split}",
         lambda: load_records(ctx.output(stage) / f"{split}.jsonl", ctx.cfg.dataset.categories)[0],
     )
+
+
+def sample_reward_prompts(
+    ctx: Context, policy_path: str, path: Path, desc: str, guided: bool = False
+) -> dict:
+    """``samples_per_prompt`` samples of ``policy_path`` for every reward-model training prompt, to ``path``;
+    with ``guided`` (and ``reward_model.guided_words > 0``) also one sample continuing each prompt's opening
+    (:func:`dr_irl.data.pair_designs.guide_openings`), under ``guided``."""
+    import torch
+
+    from dr_irl.data.pair_designs import guide_openings
+    from dr_irl.io import write_jsonl
+    from dr_irl.models.generation import generate_responses
+
+    rm = ctx.cfg.reward_model
+    torch.manual_seed(ctx.cfg.seed)
+    prompts = [r for r in records(ctx, "train") if r.harmful or rm.include_benign]
+    model, tokenizer = load_policy(ctx, policy_path)
+    settings = {
+        "batch_size": ctx.cfg.eval.batch_size,
+        "do_sample": True,
+        "temperature": rm.sample_temperature,
+    }
+    samples = generate_responses(
+        model,
+        tokenizer,
+        [r.prompt for r in prompts],
+        rm.sample_max_new_tokens,
+        num_return_sequences=rm.samples_per_prompt,
+        desc=desc,
+        **settings,
+    )
+    rows = [{"id": r.id, "samples": s} for r, s in zip(prompts, samples, strict=True)]
+    if guided and rm.guided_words > 0:
+        openings = guide_openings(prompts, rm.guided_words, ctx.cfg.seed)
+        steered = generate_responses(
+            model,
+            tokenizer,
+            [r.prompt for r in prompts],
+            rm.sample_max_new_tokens,
+            desc=f"{desc} (guided)",
+            response_prefixes=[openings[r.id] for r in prompts],
+            **settings,
+        )
+        for row, texts in zip(rows, steered, strict=True):
+            row["guided"] = texts
+    write_jsonl(path, rows)
+    return {"prompts": len(prompts), "samples_per_prompt": rm.samples_per_prompt, "guided": guided}
+
+
+def record_labels(ctx: Context) -> dict[str, bool]:
+    """Prompt → harmful, for the run's training and held-out records."""
+    return {r.prompt: r.harmful for split in ("train", "heldout") for r in records(ctx, split)}
 
 
 def base_model_path(ctx: Context) -> str:

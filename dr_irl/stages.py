@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
 from dr_irl.data import balance_by_category, write_records
 from dr_irl.data.lengths import GENERATION_KEYS, drop_long_prompts
 from dr_irl.evaluation.evaluate import evaluate
 from dr_irl.hf_trainer import TrackerCallback
-from dr_irl.io import atomic_write_json, read_jsonl, write_jsonl
+from dr_irl.io import atomic_write_json, read_jsonl
 from dr_irl.pipeline import Context, Stage
 from dr_irl.rewards.families import REWARD_FAMILIES, family_reads, reward_models
 from dr_irl.run_artifacts import (
@@ -22,6 +21,7 @@ from dr_irl.run_artifacts import (
     load_policy,
     records,
     reference_samples,
+    sample_reward_prompts,
     sft_policy_path,
     text_encoder,
 )
@@ -89,51 +89,6 @@ def stage_warm_start(ctx: Context, out: Path) -> dict:
         ctx.cfg.seed,
         callbacks=[TrackerCallback(ctx.tracker, ctx.stage)],
     )
-
-
-def sample_reward_prompts(
-    ctx: Context, policy_path: str, path: Path, desc: str, guided: bool = False
-) -> dict:
-    """``samples_per_prompt`` samples of ``policy_path`` for every reward-model training prompt, to ``path``;
-    with ``guided`` (and ``reward_model.guided_words > 0``) also one sample continuing each prompt's opening
-    (:func:`dr_irl.data.pair_designs.guide_openings`), under ``guided``."""
-    from dr_irl.data.pair_designs import guide_openings
-    from dr_irl.models.generation import generate_responses
-
-    rm = ctx.cfg.reward_model
-    torch.manual_seed(ctx.cfg.seed)
-    prompts = [r for r in records(ctx, "train") if r.harmful or rm.include_benign]
-    model, tokenizer = load_policy(ctx, policy_path)
-    settings = {
-        "batch_size": ctx.cfg.eval.batch_size,
-        "do_sample": True,
-        "temperature": rm.sample_temperature,
-    }
-    samples = generate_responses(
-        model,
-        tokenizer,
-        [r.prompt for r in prompts],
-        rm.sample_max_new_tokens,
-        num_return_sequences=rm.samples_per_prompt,
-        desc=desc,
-        **settings,
-    )
-    rows = [{"id": r.id, "samples": s} for r, s in zip(prompts, samples, strict=True)]
-    if guided and rm.guided_words > 0:
-        openings = guide_openings(prompts, rm.guided_words, ctx.cfg.seed)
-        steered = generate_responses(
-            model,
-            tokenizer,
-            [r.prompt for r in prompts],
-            rm.sample_max_new_tokens,
-            desc=f"{desc} (guided)",
-            response_prefixes=[openings[r.id] for r in prompts],
-            **settings,
-        )
-        for row, texts in zip(rows, steered, strict=True):
-            row["guided"] = texts
-    write_jsonl(path, rows)
-    return {"prompts": len(prompts), "samples_per_prompt": rm.samples_per_prompt, "guided": guided}
 
 
 def stage_reference_samples(ctx: Context, out: Path) -> dict:

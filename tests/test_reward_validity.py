@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from dr_irl.config import CATEGORIES
 from dr_irl.evaluation.reward_validity import (
     LabelledAnswer,
     load_labelled,
@@ -17,16 +18,6 @@ from dr_irl.evaluation.reward_validity import (
 )
 from dr_irl.evaluation.statistics import auc_with_interval
 from dr_irl.rewards.judge import JudgeReward, judge_reward
-
-CATEGORIES = [
-    "insult",
-    "unfairness_discrimination",
-    "crimes_illegal",
-    "physical_harm",
-    "mental_health",
-    "privacy_property",
-    "ethics_morality",
-]
 
 
 def test_auc_and_delong_interval_by_hand():

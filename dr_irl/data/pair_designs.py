@@ -51,6 +51,15 @@ def cut_to_same_length(pair: Pair, rng: random.Random, min_words: int = MIN_WORD
     )
 
 
+def loop_negatives(records: Sequence[Record], rng: random.Random) -> list[Pair]:
+    """Each harmful prompt's demonstration ≻ a loop of its own first words (degenerate answers are negatives)."""
+    return [
+        Pair(r.id, r.category, r.prompt, r.demonstration, degenerate(r.demonstration, rng))
+        for r in records
+        if r.harmful
+    ]
+
+
 @PAIR_DESIGNS.register("paper")
 def paper_pairs(
     records: Sequence[Record], samples: dict[str, list[str]], seed: int, guided: dict | None = None
@@ -77,11 +86,7 @@ def _matched(
             refusal = rng.choice(TRAIN_REFUSALS)
             pairs.append(Pair(r.id, r.category, r.prompt, r.demonstration, refusal))
     if not apology:  # loops stay negatives either way
-        pairs += [
-            Pair(r.id, r.category, r.prompt, r.demonstration, degenerate(r.demonstration, rng))
-            for r in records
-            if r.harmful
-        ]
+        pairs += loop_negatives(records, rng)
     return [cut_to_same_length(p, rng) for p in pairs]
 
 
@@ -132,11 +137,7 @@ def _guided(
         else:
             negatives, positives = steered, [s for s in plain if not is_refusal(s)]
         pairs += [Pair(r.id, r.category, r.prompt, y, n) for y in positives for n in negatives]
-    pairs += [
-        Pair(r.id, r.category, r.prompt, r.demonstration, degenerate(r.demonstration, rng))
-        for r in records
-        if r.harmful
-    ]
+    pairs += loop_negatives(records, rng)
     return [cut_to_same_length(p, rng) for p in pairs]
 
 

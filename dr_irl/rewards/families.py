@@ -24,7 +24,7 @@ labels; the learned families ignore it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,22 @@ def family_folder(ctx: Context, kind: str) -> Path:
     """The stage folder holding the trained models of ``kind``: ``reward_models`` for ``reward_model.kind``,
     ``policy_reward`` for a method's own other family."""
     return ctx.output("reward_models" if kind == ctx.cfg.reward_model.kind else "policy_reward")
+
+
+def prompt_labels(
+    known: dict[str, bool], prompts: Sequence[str], harmful: Sequence[bool] | None, kind: str
+) -> list[bool]:
+    """Whether each prompt is harmful: ``harmful`` when the caller passes it, else the run's records
+    (``known``: prompt → label); a prompt in neither fails naming the family."""
+    if harmful is not None:
+        return [bool(h) for h in harmful]
+    unknown = [p for p in prompts if p not in known]
+    if unknown:
+        raise KeyError(
+            f"reward_model.kind={kind} needs each prompt's label, and {len(unknown)} prompts are in none of the "
+            f"run's records (the first: {unknown[0][:80]!r}); pass harmful= to score()"
+        )
+    return [known[p] for p in prompts]
 
 
 class _IgnoresLabels:

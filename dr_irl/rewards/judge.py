@@ -17,8 +17,8 @@ import torch
 
 from dr_irl.data.refusals import RULE_V2_PATTERNS, RuleRefusalJudge, is_degenerate
 from dr_irl.pipeline import Context
-from dr_irl.rewards.families import register_family
-from dr_irl.run_artifacts import records
+from dr_irl.rewards.families import prompt_labels, register_family
+from dr_irl.run_artifacts import record_labels
 
 
 def judge_reward(harmful: bool, refusal: bool, degenerate: bool) -> float:
@@ -35,15 +35,6 @@ class JudgeReward:
         self.harmful_by_prompt = harmful_by_prompt
         self.keywords = RuleRefusalJudge(RULE_V2_PATTERNS)
 
-    def _harmful(self, prompts: Sequence[str]) -> list[bool]:
-        unknown = [p for p in prompts if p not in self.harmful_by_prompt]
-        if unknown:
-            raise KeyError(
-                f"reward_model=judge: {len(unknown)} prompts are in none of the run's records, so whether they "
-                f"are harmful is unknown (the first: {unknown[0][:80]!r}); pass harmful= to score()"
-            )
-        return [self.harmful_by_prompt[p] for p in prompts]
-
     def score(
         self,
         prompts: Sequence[str],
@@ -51,7 +42,7 @@ class JudgeReward:
         categories: Sequence[str],
         harmful: Sequence[bool] | None = None,
     ) -> torch.Tensor:
-        harmful = list(harmful) if harmful is not None else self._harmful(prompts)
+        harmful = prompt_labels(self.harmful_by_prompt, prompts, harmful, "judge")
         refused = self.keywords(list(prompts), list(responses))
         return torch.tensor(
             [
@@ -64,8 +55,7 @@ class JudgeReward:
 
 def judge_scorer(ctx: Context, folder: Path) -> JudgeReward:
     """The judge reward, knowing the labels of the run's training and held-out prompts."""
-    labels = {r.prompt: r.harmful for split in ("train", "heldout") for r in records(ctx, split)}
-    return JudgeReward(labels)
+    return JudgeReward(record_labels(ctx))
 
 
 @register_family("judge", scorer=judge_scorer, label=lambda rm: "judge (programmatic)")

@@ -28,8 +28,8 @@ from dr_irl.distributed import is_main_process
 from dr_irl.distributed.ranks import device
 from dr_irl.io import atomic_write_json
 from dr_irl.pipeline import Context
-from dr_irl.rewards.families import register_family
-from dr_irl.run_artifacts import records, reward_pairs, text_encoder
+from dr_irl.rewards.families import prompt_labels, register_family
+from dr_irl.run_artifacts import record_labels, records, reward_pairs, text_encoder
 
 SHARED = "shared"
 LABELS = {True: "harmful", False: "benign"}
@@ -82,17 +82,6 @@ class LinearRewardModels:
         self.harmful_by_prompt = harmful_by_prompt
         self.per_category = not any(k.startswith(f"{SHARED}/") for k in thetas)
 
-    def _labels(self, prompts: Sequence[str], harmful: Sequence[bool] | None) -> list[bool]:
-        if harmful is not None:
-            return list(harmful)
-        unknown = [p for p in prompts if p not in self.harmful_by_prompt]
-        if unknown:
-            raise KeyError(
-                f"reward_model=irl_linear routes by the prompt's label, and {len(unknown)} prompts are in none of "
-                f"the run's records (the first: {unknown[0][:80]!r}); pass harmful= to score()"
-            )
-        return [self.harmful_by_prompt[p] for p in prompts]
-
     def score(
         self,
         prompts: Sequence[str],
@@ -102,7 +91,7 @@ class LinearRewardModels:
     ) -> torch.Tensor:
         if not prompts:
             return torch.zeros(0)
-        labels = self._labels(prompts, harmful)
+        labels = prompt_labels(self.harmful_by_prompt, prompts, harmful, "irl_linear")
         features = self.encoder.encode(list(responses)).float().cpu()
         keys = [
             f"{c if self.per_category else SHARED}/{LABELS[bool(h)]}"
@@ -115,13 +104,9 @@ class LinearRewardModels:
         return (features * theta).sum(dim=1)
 
 
-def _record_labels(ctx: Context) -> dict[str, bool]:
-    return {r.prompt: r.harmful for split in ("train", "heldout") for r in records(ctx, split)}
-
-
 def linear_scorer(ctx: Context, folder: Path) -> LinearRewardModels:
     thetas = json.loads((folder / "models" / "linear.json").read_text(encoding="utf-8"))["theta"]
-    return LinearRewardModels(thetas, text_encoder(ctx), _record_labels(ctx))
+    return LinearRewardModels(thetas, text_encoder(ctx), record_labels(ctx))
 
 
 @register_family("irl_linear", scorer=linear_scorer)
