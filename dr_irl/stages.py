@@ -242,6 +242,16 @@ def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
     return stage in reads or stage in method_of(cfg).reads(cfg)
 
 
+def _reference_samples_read(cfg: DictConfig) -> bool:
+    """Whether anything reads ỹ ~ π_ref: a reward family that learns from pairs, the method (DPO's pairs) or
+    α^D's offline hardness (a run with the programmatic judge reward and GRPO skips the stage)."""
+    return (
+        any("reference_samples" in family_reads(cfg, kind) for kind in reward_kinds(cfg))
+        or "reference_samples" in method_of(cfg).reads(cfg)
+        or needs_offline_deltas(cfg.scaler)
+    )
+
+
 SAMPLE_KEYS = (
     "eval.batch_size",  # the sampling batch: it shapes the RNG stream
     "eval.generation_dtype",
@@ -278,6 +288,7 @@ STAGES = [
         stage_reference_samples,
         keys=SAMPLE_KEYS,
         deps=("data", "demonstrations", "warm_start"),
+        enabled=_reference_samples_read,
     ),
     Stage(
         "sft_policy",

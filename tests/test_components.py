@@ -62,6 +62,15 @@ def test_methods_declare_scaler_reward_kind_and_the_stages_they_read(compose_cfg
     assert {"reference_samples", "policy_reward"} <= set(deps(rrm, "policy"))
 
 
+def test_reference_samples_run_only_when_something_reads_them(compose_cfg):
+    judge_grpo = compose_cfg(["reward_model=judge", "scaler=none"])
+    assert deps(judge_grpo, "reward_models") == ("data", "demonstrations")  # a rule learns from nothing
+    assert not stage("reference_samples").enabled(judge_grpo)
+    assert stage("reference_samples").enabled(compose_cfg(["reward_model=judge"]))  # α^D's offline δ
+    assert stage("reference_samples").enabled(compose_cfg(["reward_model=judge", "optimizer=dpo"]))
+    assert stage("reference_samples").enabled(compose_cfg([]))  # the IRL models' negatives
+
+
 @pytest.mark.parametrize(
     ("variant", "reads"),
     [("init_sft", ("sft_policy", "sft_samples")), ("sft_demo", ("sft_policy", "sft_samples")),

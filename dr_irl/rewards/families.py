@@ -35,8 +35,9 @@ from dr_irl.distributed.memory import REWARD_FOOTPRINTS, Footprint
 from dr_irl.pipeline import Context
 from dr_irl.registry import Registry
 
-# what every family reads: the records (with their demonstrations) and the reference samples ỹ ~ π_ref
-COMMON_READS = ("data", "demonstrations", "reference_samples")
+# what every family reads: the records (with their demonstrations); those that learn from pairs also read the
+# reference samples ỹ ~ π_ref (``RewardFamily.reads_samples``)
+COMMON_READS = ("data", "demonstrations")
 
 
 def _reads_nothing_more(cfg: DictConfig) -> tuple[str, ...]:
@@ -58,6 +59,7 @@ class RewardFamily:
     # stages it reads beyond COMMON_READS, when it trains or scores (e.g. π_SFT for AfD's log-ratio)
     reads: Callable[[DictConfig], tuple[str, ...]] = _reads_nothing_more
     label: Callable[[DictConfig], str] = _option_name  # (reward_model config) -> its name in reports
+    reads_samples: bool = True  # learns from the reference samples ỹ ~ π_ref (False: a rule, nothing learnt)
 
 
 REWARD_FAMILIES: Registry[RewardFamily] = Registry(
@@ -80,15 +82,17 @@ def register_family(
     reads: Callable[[DictConfig], tuple[str, ...]] = _reads_nothing_more,
     label: Callable[[DictConfig], str] = _option_name,
     footprint: Footprint | None = None,
+    reads_samples: bool = True,
 ) -> Callable[[Callable[[Context, Path], dict]], Callable[[Context, Path], dict]]:
     """Decorator of a family's ``train(ctx, out) -> summary``: registers it as ``reward_model.kind=<kind>``.
 
     ``footprint(cfg, shapes, policy_bytes) -> Component``: the memory its models take on each process, for the
     start-up plan and ``hardware=auto`` (:mod:`dr_irl.distributed.memory`); without one they are estimated as
-    sequence classifiers on ``reward_model.backbone``, one per category (``classifier_footprint``)."""
+    sequence classifiers on ``reward_model.backbone``, one per category (``classifier_footprint``).
+    ``reads_samples=False``: the family needs no reference samples, so a run of it alone skips that stage."""
 
     def decorator(train: Callable[[Context, Path], dict]) -> Callable[[Context, Path], dict]:
-        REWARD_FAMILIES.register(kind)(RewardFamily(train, scorer, reads, label))
+        REWARD_FAMILIES.register(kind)(RewardFamily(train, scorer, reads, label, reads_samples))
         if footprint is not None:
             REWARD_FOOTPRINTS.register(kind)(footprint)
         return train
@@ -98,7 +102,9 @@ def register_family(
 
 def family_reads(cfg: DictConfig, kind: str) -> tuple[str, ...]:
     """The stages the models of ``kind`` read, to train and to score."""
-    return (*COMMON_READS, *REWARD_FAMILIES.get(kind).reads(cfg))
+    family = REWARD_FAMILIES.get(kind)
+    samples = ("reference_samples",) if family.reads_samples else ()
+    return (*COMMON_READS, *samples, *family.reads(cfg))
 
 
 def family_label(rm: DictConfig) -> str:
