@@ -58,9 +58,7 @@ def judge_scorer(ctx: Context, folder: Path) -> JudgeReward:
     return JudgeReward(record_labels(ctx))
 
 
-@register_family(
-    "judge", scorer=judge_scorer, label=lambda rm: "judge (programmatic)", reads_samples=False
-)
+@register_family("judge", scorer=judge_scorer, label=lambda rm: "judge (programmatic)", reads_samples=False)
 def train_judge(ctx: Context, out: Path) -> dict:
     """Nothing to train: the reward is a rule."""
     return {"trained": False, "rule": "rule_v2 keywords + degenerate answers"}
