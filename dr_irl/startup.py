@@ -150,7 +150,7 @@ def config_error_message(err: Exception) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-    from dr_irl.config import schema_settings, unknown_key_message
+    from dr_irl.schema_keys import schema_settings, unknown_key_message
 
     text, cause = str(err), err.__cause__
     override = re.match(r"Could not override '([^']+)'", text)

@@ -17,9 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dr_irl.config import unknown_key_message, unknown_keys
 from dr_irl.errors import ConfigError
 from dr_irl.models.precision import GENERATION_DTYPES
+from dr_irl.schema_keys import unknown_key_message, unknown_keys
 
 _MISSING = object()
 

@@ -71,7 +71,7 @@ def test_b_a_key_added_with_plus_is_rejected_against_the_schema(tmp_path, capsys
 
 
 def test_b_unknown_keys_are_found_in_groups_and_list_elements(compose_cfg):
-    from dr_irl.config import unknown_keys
+    from dr_irl.schema_keys import unknown_keys
 
     cfg = compose_cfg(["+scaler.tauu=2", "+foo=1", "+dataset.category_map.x=insult", "+model.tiny.hidden=3"])
     assert sorted(unknown_keys(cfg)) == ["foo", "model.tiny.hidden", "scaler.tauu"]
