@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT, TINY_RUN, run_train
 
 sys.path.insert(0, str(ROOT / "sweep"))
-from run import sweep_command  # noqa: E402
+from run import sweep_command, sweep_commands  # noqa: E402
 
 
 def test_sweep_definitions_expand_to_a_multirun_command():
@@ -18,6 +18,20 @@ def test_sweep_definitions_expand_to_a_multirun_command():
     assert "scaler.invert=false,true" in sweep_command("alpha_options", [])
     with pytest.raises(SystemExit, match="known"):
         sweep_command("nope", [])
+
+
+def test_a_sweep_with_rows_runs_one_multirun_per_row_into_one_folder():
+    commands = sweep_commands("ablation", ["model=tiny"])
+    assert len(commands) == 6 and all(c[2] == "-m" and c[-1] == "model=tiny" for c in commands)
+    rule, dr_irl = commands[0], commands[3]
+    assert "reward_model=judge" in rule and "scaler=none" in rule
+    assert "reward_model=irl_category" in dr_irl and "scaler=clip_gap" in dr_irl
+    assert all("optimizer.seed=0,1,2" in c and "seed=0,1" in c for c in commands)
+    assert all("hydra.sweep.dir=multirun/ablation" in c for c in commands)
+    subdirs = [next(a for a in c if a.startswith("hydra.sweep.subdir=")) for c in commands]
+    assert subdirs[0] == "hydra.sweep.subdir=rule-${hydra.job.num}-${run_name}" and len(set(subdirs)) == 6
+    with pytest.raises(SystemExit, match="rows"):
+        sweep_command("ablation", [])
 
 
 def test_baselines_multirun_gives_one_table(tmp_path):
