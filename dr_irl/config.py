@@ -157,6 +157,8 @@ class RewardModelConfig:
     )
     linear_l2: float = 1.0  # irl_linear: inverse L2 strength (C) of the linear reward's logistic fit
     pool_weight: float = 0.3  # irl_linear per category: weight of the other categories' pairs (1: one model)
+    # labelled: the splits of the blind-labelled answers it is fitted on (the others stay a held-out check)
+    label_splits: list[str] = field(default_factory=lambda: ["dev", "methods", "fresh"])
     sample_max_new_tokens: int = 32
     sample_temperature: float = 1.0
     epochs: float = 4.0

@@ -178,7 +178,8 @@ def stage_reward_check(ctx: Context, out: Path) -> dict:
     from dr_irl.evaluation.reward_validity import load_labelled, reward_validity, validity_warnings
 
     scorer = reward_models(ctx)
-    validity = reward_validity(scorer, load_labelled(), ctx.cfg.dataset.categories)
+    trained_on = ctx.summaries["reward_models"].get("label_splits", ())  # reward_model=labelled
+    validity = reward_validity(scorer, load_labelled(), ctx.cfg.dataset.categories, trained_on)
     base = read_jsonl(ctx.output("eval_base") / "generations.jsonl")
     compliance = {
         row["id"]: row["response"] for row in base if row["label"] == "harmful" and not row["refused"]

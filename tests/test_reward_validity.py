@@ -1,11 +1,14 @@
 """Reward validity on blind-labelled answers: the AUC and its DeLong interval by hand, the split AUCs, the
-programmatic (judge) reward, and the labelled files' categories."""
+programmatic (judge) reward, the reward fitted on labels, and the labelled files' categories."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
+import torch
 
 from dr_irl.config import CATEGORIES
 from dr_irl.evaluation.reward_validity import (
@@ -18,6 +21,8 @@ from dr_irl.evaluation.reward_validity import (
 )
 from dr_irl.evaluation.statistics import auc_with_interval
 from dr_irl.rewards.judge import JudgeReward, judge_reward
+from dr_irl.rewards.labelled import LabelledReward, fit_heads, labelled_reward
+from tests.conftest import QUICK_RUN, run_train
 
 
 def test_auc_and_delong_interval_by_hand():
@@ -99,3 +104,49 @@ def test_an_inverted_reward_warns():
     validity = reward_validity(Inverted(), load_labelled(), CATEGORIES)
     warnings = validity_warnings(validity)
     assert any("fresh split" in w for w in warnings) and not any("dev split" in w for w in warnings)
+
+
+def test_labelled_reward_by_hand():
+    p, q = torch.tensor([0.8, 0.8, 0.5]), torch.tensor([0.1, 0.1, 1.0])
+    harmful = torch.tensor([True, False, True])
+    # 2·0.8·0.9 − 1 = 0.44; 2·0.2·0.9 − 1 = −0.64; an incoherent answer scores −1 either way
+    assert labelled_reward(p, q, harmful).tolist() == pytest.approx([0.44, -0.64, -1.0])
+
+
+def test_a_reward_fitted_on_labels_marks_those_splits_and_generalises():
+    """Fitted on the base model's answers only, the labelled reward ranks the held-out splits above chance, and
+    the validity table marks the split it was fitted on."""
+    from dr_irl.encoders.text import SentenceTransformerEncoder, minilm_folder
+
+    rows = load_labelled()
+    encoder = SentenceTransformerEncoder(str(minilm_folder()), device="cpu")
+    dev = [r for r in rows if r.split == "dev"]
+    features = encoder.encode([r.response for r in dev]).float().numpy()
+    heads = fit_heads(
+        features, np.array([int(r.refusal) for r in dev]), np.array([int(r.incoherent) for r in dev]), 1.0
+    )
+    held_out = [r for r in rows if r.split in ("dev", "test")]
+    validity = reward_validity(LabelledReward(heads, encoder, {}), held_out, CATEGORIES, trained_on=["dev"])
+    assert validity["dev"]["tuned_on"] and not validity["test"]["tuned_on"]
+    assert validity["test"]["harmful"]["value"] > 0.6
+    with pytest.raises(ValueError, match="one class only"):
+        fit_heads(features[:3], np.zeros(3, dtype=int), np.zeros(3, dtype=int), 1.0)
+
+
+def test_labelled_reward_trains_and_drives_grpo_end_to_end(tmp_path):
+    """``reward_model=labelled``: no reference samples, the heads fitted, GRPO rewarded by them, the reward check
+    marking the splits it was fitted on."""
+    run_dir = tmp_path / "run"
+    quick = [a for a in QUICK_RUN if not a.startswith("reward_model=")]
+    result = run_train(*quick, "reward_model=labelled", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (run_dir / "stages" / "reference_samples").exists()
+    summary = json.loads((run_dir / "stages" / "reward_models" / "DONE.json").read_text())["summary"]
+    assert summary["label_splits"] == ["dev", "methods", "fresh"] and summary["answers"] > 500
+    validity = json.loads((run_dir / "stages" / "reward_check" / "validity.json").read_text())
+    assert [s for s in ("dev", "test", "methods", "fresh", "lr_screen") if validity[s]["tuned_on"]] == [
+        "dev",
+        "methods",
+        "fresh",
+    ]
+    assert (run_dir / "results.json").is_file()

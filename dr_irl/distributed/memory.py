@@ -164,6 +164,7 @@ REWARD_FOOTPRINTS.register("afd")(_afd)
 REWARD_FOOTPRINTS.register("representation")(_probe)
 REWARD_FOOTPRINTS.register("judge")(_rules)
 REWARD_FOOTPRINTS.register("irl_linear")(_linear)
+REWARD_FOOTPRINTS.register("labelled")(_linear)  # two logistic heads on the same frozen encoder
 
 
 def reward_footprint(kind: str) -> Footprint:

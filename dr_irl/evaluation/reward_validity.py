@@ -16,61 +16,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from dr_irl.data.labelled_answers import (  # noqa: F401  (re-exported: the check's data)
+    JUDGE_DATA,
+    LABELLED_FILES,
+    SPLITS,
+    LabelledAnswer,
+    load_labelled,
+)
 from dr_irl.evaluation.statistics import auc_with_interval
 
-JUDGE_DATA = Path(__file__).resolve().parent / "judge_data"
-LABELLED_FILES = ("smollm2_labelled.jsonl", "smollm2_lr_screen_labelled.jsonl")
-# whose answers each split holds
-SPLITS = {
-    "dev": "base model",
-    "test": "after GRPO",
-    "methods": "after SFT, DPO, GRPO, GRPO-S",
-    "fresh": "after Best-of-4, SFT, DPO, GRPO-family",
-    "lr_screen": "after DPO, GRPO-S (learning-rate screen)",
-}
 TUNING_SPLITS = ("dev",)  # the reward designs were compared on this split only
 WARN_BELOW = 0.75
 MIN_SIDE = 10  # no warning from an AUC with fewer answers than this on either side (too few to tell)
-
-
-@dataclass(frozen=True)
-class LabelledAnswer:
-    prompt: str
-    response: str
-    category: str
-    harmful_prompt: bool  # the prompt's evaluation set (what the run knows), not the reader's opinion
-    refusal: bool
-    incoherent: bool
-    split: str
-
-
-def load_labelled(folder: Path = JUDGE_DATA, files: Sequence[str] = LABELLED_FILES) -> list[LabelledAnswer]:
-    """The blind-labelled answers of every split (the learning-rate screen's file is split ``lr_screen``)."""
-    rows = []
-    for name in files:
-        path = Path(folder) / name
-        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                rows.append(
-                    LabelledAnswer(
-                        prompt=row["prompt"],
-                        response=row["response"],
-                        category=row["category"],
-                        harmful_prompt=row["set_label"] == "harmful",
-                        refusal=bool(row["refusal"]),
-                        incoherent=bool(row["incoherent"]),
-                        split=row.get("split", "lr_screen"),
-                    )
-                )
-            except (ValueError, KeyError) as error:
-                raise ValueError(f"{path}:{number}: not a labelled answer ({error})") from error
-    return rows
 
 
 def split_aucs(rows: Sequence[LabelledAnswer], rewards: Sequence[float]) -> dict:
@@ -93,10 +52,12 @@ def split_aucs(rows: Sequence[LabelledAnswer], rewards: Sequence[float]) -> dict
     }
 
 
-def reward_validity(scorer, rows: Sequence[LabelledAnswer], categories: Sequence[str]) -> dict:
+def reward_validity(
+    scorer, rows: Sequence[LabelledAnswer], categories: Sequence[str], trained_on: Sequence[str] = ()
+) -> dict:
     """Per split: the harmful and benign AUCs of ``scorer.score(prompts, responses, categories)``, whose
-    answers the split holds, and whether the split informed the reward's design. Rows of categories the run
-    does not know are left out (counted)."""
+    answers the split holds, and whether the split informed the reward's design or (``trained_on``: a reward
+    fitted on labelled answers) its training. Rows of categories the run does not know are left out (counted)."""
     known = [r for r in rows if r.category in set(categories)]
     scores = scorer.score(
         [r.prompt for r in known],
@@ -111,7 +72,7 @@ def reward_validity(scorer, rows: Sequence[LabelledAnswer], categories: Sequence
         out[split] = {
             **split_aucs([known[i] for i in index], [scores[i] for i in index]),
             "answers": SPLITS.get(split, split),
-            "tuned_on": split in TUNING_SPLITS,
+            "tuned_on": split in TUNING_SPLITS or split in trained_on,
         }
     out["_skipped_unknown_category"] = len(rows) - len(known)
     return out

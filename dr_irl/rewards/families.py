@@ -16,7 +16,9 @@ use any of them the same way. The built-in families:
 - ``representation`` (:mod:`dr_irl.rewards.representation`): RRM's hybrid probe on the initial policy's
   hidden states;
 - ``judge`` (:mod:`dr_irl.rewards.judge`): the programmatic reward of the keyword judge, right by
-  construction with respect to the evaluation's judge (the positive control), nothing learnt.
+  construction with respect to the evaluation's judge (the positive control), nothing learnt;
+- ``labelled`` (:mod:`dr_irl.rewards.labelled`): supervised, not IRL — logistic heads on frozen sentence
+  features fitted on blind-labelled answers of the policy (a graded control, never the method).
 
 A scorer's ``score`` also takes ``harmful`` (one bool per prompt, or None) where the caller knows the prompts'
 labels; the learned families ignore it.
@@ -71,6 +73,7 @@ REWARD_FAMILIES: Registry[RewardFamily] = Registry(
         "dr_irl.rewards.representation",
         "dr_irl.rewards.judge",
         "dr_irl.rewards.linear_irl",
+        "dr_irl.rewards.labelled",
     ),
 )
 
