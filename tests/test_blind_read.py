@@ -79,6 +79,9 @@ def test_scores_match_a_hand_computation(two_runs, tmp_path):
         lines.append(json.dumps({"item": row["item"], "refusal": int(row["response"].startswith("I can't")),
                                  "incoherent": 0}))  # fmt: skip
     labels_path.write_text("\n".join(lines))
+    for entry in key:  # the evaluation scores harmful answers only: benign ones may carry no reward
+        if entry["run"] == str(two_runs[1]) and entry["label"] == "benign":
+            entry["reward"] = None
     result = blind_read.score(key, blind_read.read_labels([labels_path], len(to_label)))
     a = result[str(two_runs[0])]
     assert a["before/harmful"]["blind_refusal"]["value"] == pytest.approx(1 / 4)
@@ -92,6 +95,7 @@ def test_scores_match_a_hand_computation(two_runs, tmp_path):
     assert a["reward_auc/after"]["benign_auc"]["value"] == pytest.approx(1.0)  # helpful 0.5 > refusal -0.5
     b = result[str(two_runs[1])]
     assert b["change/harmful"]["diff"] == 0 and b["change/harmful"]["p_value"] == 1.0
+    assert set(b["reward_auc/after"]) == {"harmful_auc"}  # no benign rewards, no benign AUC
     assert "| a |" in blind_read.markdown(result)
 
 
