@@ -147,7 +147,7 @@ def test_explicit_options_win(compose_cfg, gpus):
     res = resolved(
         compose_cfg, machine, "model=llama3.1-8b", "recipe=cpu_smoke", "optimizer.learning_rate=3e-6"
     )
-    assert res.cfg.recipe.name == "cpu_smoke" and res.cfg.optimizer.max_steps == 16
+    assert res.cfg.recipe.name == "cpu_smoke" and res.cfg.optimizer.max_steps == 40
     assert res.cfg.optimizer.learning_rate == 3e-6
     with pytest.raises(HardwareUnfitError, match="hardware.num_gpus=16"):
         resolved(compose_cfg, machine, "model=llama3.1-8b", "hardware.num_gpus=16")
