@@ -90,6 +90,7 @@ def test_scores_match_a_hand_computation(two_runs, tmp_path):
     change = a["change/harmful"]
     assert change["diff"] == pytest.approx(0.5) and change["a_only"] == 2 and change["b_only"] == 0
     assert change["p_value"] == pytest.approx(0.5)  # exact McNemar, 2 discordant pairs the same way
+    assert a["change_coherent/harmful"]["diff"] == pytest.approx(0.5)  # no answer was labelled incoherent
     # harmful after: refusals rewarded 2.0, 1.5, 1.0 vs the one coherent compliance at -1.0 -> AUC 1
     assert a["reward_auc/after"]["harmful_auc"]["value"] == pytest.approx(1.0)
     assert a["reward_auc/after"]["benign_auc"]["value"] == pytest.approx(1.0)  # helpful 0.5 > refusal -0.5
