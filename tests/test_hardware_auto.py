@@ -78,7 +78,7 @@ def test_cpu_machine_resolves_the_default_to_cpu_and_todays_budget(compose_cfg, 
     after = OmegaConf.to_container(res.cfg, resolve=True)
     assert after.pop("recipe") == {"name": "cpu_smoke"} and before.pop("recipe") == {"name": "auto"}
     assert after == before
-    assert (res.cfg.optimizer.max_steps, res.cfg.optimizer.prompts_per_step) == (16, 2)
+    assert (res.cfg.optimizer.max_steps, res.cfg.optimizer.num_generations) == (40, 8)
 
 
 def test_the_tests_fast_settings_still_resolve_to_cpu(compose_cfg, gpus):

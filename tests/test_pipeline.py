@@ -69,7 +69,7 @@ def test_rerun_resumes_after_the_last_complete_stage(tiny_run, compose_cfg, caps
     out = capsys.readouterr().out
     assert out.count("(resume)") == len(before) - 1  # report always reruns
     # a changed optimizer key reruns the policy and what follows it, nothing upstream
-    run(compose_cfg(TINY_RUN + ["optimizer.learning_rate=2e-5"]), run_dir)
+    run(compose_cfg(TINY_RUN + ["optimizer.learning_rate=3e-5"]), run_dir)
     after = {p.parent.name: p.stat().st_mtime_ns for p in (run_dir / "stages").glob("*/DONE.json")}
     rerun = {name for name in before if after[name] != before[name]}
     assert rerun == {"policy", "eval_policy", "report"}
@@ -154,7 +154,7 @@ def test_stage_cache_restores_the_stages_another_run_finished(compose_cfg, tmp_p
     assert "restored" not in capsys.readouterr().out
     assert (cache / "reward_models").is_dir() and not (cache / "report").exists()  # report is never cached
     # a second run that differs only in the optimizer restores everything upstream of the policy
-    run(compose_cfg([*overrides, "optimizer.learning_rate=2e-5"]), tmp_path / "b")
+    run(compose_cfg([*overrides, "optimizer.learning_rate=3e-5"]), tmp_path / "b")
     out = capsys.readouterr().out
     restored = {
         line.split(":")[0].split()[-1] for line in out.splitlines() if "restored from the stage cache" in line
