@@ -96,8 +96,9 @@ def train_labelled(ctx: Context, out: Path) -> dict:
     """Fit the heads on the labelled answers of ``reward_model.label_splits``."""
     rm = ctx.cfg.reward_model
     splits = list(rm.label_splits)
-    rows = [r for r in load_labelled() if r.split in splits]
-    known = sorted({r.split for r in load_labelled()})
+    labelled = load_labelled()
+    rows = [r for r in labelled if r.split in splits]
+    known = sorted({r.split for r in labelled})
     if not rows or not set(splits) <= set(known):
         raise ValueError(f"reward_model.label_splits={splits}: the labelled answers have the splits {known}")
     features = text_encoder(ctx).encode([r.response for r in rows]).float().cpu().numpy()
