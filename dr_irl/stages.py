@@ -238,19 +238,16 @@ def _policy_deps(cfg: DictConfig) -> tuple[str, ...]:
 
 
 def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
-    """Whether the run's reward families or its method read ``stage`` (π_SFT, its samples)."""
-    reads = {read for kind in reward_kinds(cfg) for read in REWARD_FAMILIES.get(kind).reads(cfg)}
+    """Whether the run's reward families (all they read: :func:`family_reads`) or its method read ``stage``
+    (π_SFT, its samples, the reference samples)."""
+    reads = {read for kind in reward_kinds(cfg) for read in family_reads(cfg, kind)}
     return stage in reads or stage in method_of(cfg).reads(cfg)
 
 
 def _reference_samples_read(cfg: DictConfig) -> bool:
     """Whether anything reads ỹ ~ π_ref: a reward family that learns from pairs, the method (DPO's pairs) or
     α^D's offline hardness (a run with the programmatic judge reward and GRPO skips the stage)."""
-    return (
-        any("reference_samples" in family_reads(cfg, kind) for kind in reward_kinds(cfg))
-        or "reference_samples" in method_of(cfg).reads(cfg)
-        or needs_offline_deltas(cfg.scaler)
-    )
+    return _read_by_some_component(cfg, "reference_samples") or needs_offline_deltas(cfg.scaler)
 
 
 SAMPLE_KEYS = (
