@@ -227,6 +227,9 @@ class OptimizerConfig:
     confidence_per_sample: bool = False  # rrm_dpo: γ per pair instead of per batch
     probe_updates: int = 0  # rrm_dpo: online probe updates on the current policy (training split in rounds)
     probe_update_epochs: int = 5  # rrm_dpo: probe epochs per online update
+    # grpo with reward_model.kind=irl_linear: iterative IRL, the reward refitted with the policy's rollouts
+    # among its negatives every N steps (0: the reward of the reward_models stage throughout)
+    reward_refresh_every: int = 0
     include_benign: bool = True  # grpo: benign look-alikes among the training prompts (guards over-refusal)
     benign_repeats: int = 1  # grpo: each benign look-alike appears this many times per epoch of prompts
     prompts_per_step: int = 2

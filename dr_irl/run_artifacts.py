@@ -159,16 +159,17 @@ def offline_delta_bar(ctx: Context, categories: list[str]):
     return None if saved is None else torch.tensor([saved["delta_bar"][c] for c in categories])
 
 
-def reward_pairs(ctx: Context):
+def reward_pairs(ctx: Context, extra_samples: dict[str, list[str]] | None = None):
     """The (chosen ≻ rejected) pairs the pairwise reward models learn from: demonstrations of the training
     records against their reference samples, in the design of ``reward_model.pairs``
-    (:mod:`dr_irl.data.pair_designs`)."""
+    (:mod:`dr_irl.data.pair_designs`). ``extra_samples`` (record id → texts, e.g. the policy's rollouts in
+    iterative IRL) join the reference samples; only the pairs without them are memoised."""
     from dr_irl.data.pair_designs import PAIR_DESIGNS
     from dr_irl.data.pairs import demonstration_pairs
 
-    def build():
+    def build(samples: dict[str, list[str]]):
         rm = ctx.cfg.reward_model
-        train, samples = records(ctx, "train"), reference_samples(ctx)
+        train = records(ctx, "train")
         if rm.pairs != "paper":
             return PAIR_DESIGNS.get(rm.pairs)(train, samples, ctx.cfg.seed, guided=guided_samples(ctx))
         pairs = demonstration_pairs(train, samples, rm.include_benign)
@@ -180,7 +181,14 @@ def reward_pairs(ctx: Context):
             pairs += hard_negative_pairs(train, samples, judge.is_refusal, ctx.cfg.seed, rm.include_benign)
         return pairs
 
-    return ctx.memo("reward_pairs", build)
+    if extra_samples:
+        reference = reference_samples(ctx)
+        merged = {
+            key: reference.get(key, []) + extra_samples.get(key, [])
+            for key in dict.fromkeys([*reference, *extra_samples])
+        }
+        return build(merged)
+    return ctx.memo("reward_pairs", lambda: build(reference_samples(ctx)))
 
 
 def hardness_scorer(ctx: Context):

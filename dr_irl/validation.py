@@ -165,6 +165,7 @@ RULES: list[Bound | Choice] = [
     at_least("optimizer.n", 1),
     at_least("optimizer.probe_updates", 0),
     at_least("optimizer.probe_update_epochs", 1),
+    at_least("optimizer.reward_refresh_every", 0, "0: no refresh"),
     positive("optimizer.temperature"),
     at_least("optimizer.beta", 0),
     positive("optimizer.epsilon"),
@@ -212,6 +213,14 @@ def _pair_problems(cfg: DictConfig) -> list[str]:
     max_steps = OmegaConf.select(cfg, "optimizer.max_steps", default=_MISSING)
     if max_steps is not _MISSING and (max_steps == 0 or max_steps < -1):
         problems.append(f"optimizer.max_steps={max_steps}: must be >= 1 (or -1: train for optimizer.epochs)")
+    refresh = OmegaConf.select(cfg, "optimizer.reward_refresh_every", default=0)
+    kind = OmegaConf.select(cfg, "reward_model.kind", default=None)
+    method = OmegaConf.select(cfg, "optimizer.name", default=None)
+    if refresh and refresh > 0 and (kind != "irl_linear" or method != "grpo"):
+        problems.append(
+            f"optimizer.reward_refresh_every={refresh}: iterative IRL refits the linear IRL reward inside GRPO; "
+            f"it needs reward_model.kind=irl_linear and optimizer.name=grpo (here {kind} and {method})"
+        )
     tiny = OmegaConf.select(cfg, "model.tiny", default=_MISSING)
     if tiny is not _MISSING and cfg.model.get("source") == "tiny" and tiny.hidden_size % tiny.num_heads:
         problems.append(

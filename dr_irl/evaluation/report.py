@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dr_irl.config import policy_seed
+from dr_irl.evaluation.reward_check import refreshed_validity
 from dr_irl.evaluation.reward_validity import VALIDITY_HEADER, validity_rows, validity_warnings
 from dr_irl.io import atomic_write_json, atomic_write_text
 
@@ -245,6 +246,7 @@ def build_report(ctx, out: Path) -> dict:
     tests.update(capability_tests(ctx.run_dir) if after else {})
     adversarial = ctx.summaries.get("reward_check", {}).get("adversarial_accuracy", {})
     validity = ctx.summaries.get("reward_check", {}).get("validity", {})
+    refreshed = refreshed_validity(ctx)  # iterative IRL: the reward as GRPO left it
     warnings = hacking_warnings(before, after, tests) + validity_warnings(validity)
     table = Table(title=title)
     for column in ("metric", "before", "after"):
@@ -301,6 +303,10 @@ def build_report(ctx, out: Path) -> dict:
             "|---|---|---:|---:|",
         ]
         markdown += ["| " + " | ".join(row) + " |" for row in validity_rows(validity)]
+    if refreshed:
+        markdown += ["", "The same after iterative IRL's last refit (the reward as GRPO left it):", ""]
+        markdown += ["| " + " | ".join(VALIDITY_HEADER) + " |", "|---|---|---:|---:|"]
+        markdown += ["| " + " | ".join(row) + " |" for row in validity_rows(refreshed)]
     if adversarial:
         markdown += [
             "",
@@ -332,6 +338,7 @@ def build_report(ctx, out: Path) -> dict:
         "paired_tests": tests,
         "adversarial_accuracy": adversarial,
         "reward_validity": validity,
+        "reward_validity_refreshed": refreshed,
         "warnings": warnings,
         "budget": budget,
         "stage_seconds": {c["stage"]: c["seconds"] for c in costs},

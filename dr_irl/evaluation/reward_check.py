@@ -30,3 +30,15 @@ def adversarial_accuracy(scorer, kinds: dict[str, list[Pair]]) -> dict[str, dict
     pooled = [p for pairs in kinds.values() for p in pairs]
     out["all"] = pairwise_accuracy(scorer, pooled)
     return out
+
+
+def refreshed_validity(ctx) -> dict:
+    """Iterative IRL (``optimizer.reward_refresh_every``): the validity of the reward as GRPO left it, on the
+    same blind-labelled answers as the ``reward_check`` stage; {} for a run without refresh."""
+    from dr_irl.evaluation.reward_validity import load_labelled, reward_validity
+    from dr_irl.rewards.linear_irl import REFRESH_STATE, refreshed_scorer
+
+    path = ctx.output("policy") / REFRESH_STATE if "policy" in ctx.outputs else None
+    if path is None or not path.is_file():
+        return {}
+    return reward_validity(refreshed_scorer(ctx, path), load_labelled(), ctx.cfg.dataset.categories)

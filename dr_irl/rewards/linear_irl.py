@@ -32,6 +32,9 @@ from dr_irl.rewards.families import prompt_labels, register_family
 from dr_irl.run_artifacts import record_labels, records, reward_pairs, text_encoder
 
 SHARED = "shared"
+# iterative IRL's state, in its checkpoints and its policy stage: θ and the rollouts; φ of the texts fitted
+REFRESH_STATE = "reward_refresh.json"
+REFRESH_EMBEDDINGS = "reward_refresh_embeddings.npz"
 LABELS = {True: "harmful", False: "benign"}
 
 
@@ -109,14 +112,12 @@ def linear_scorer(ctx: Context, folder: Path) -> LinearRewardModels:
     return LinearRewardModels(thetas, text_encoder(ctx), record_labels(ctx))
 
 
-@register_family("irl_linear", scorer=linear_scorer)
-def train_linear_irl(ctx: Context, out: Path) -> dict:
-    """θ per (category, label) on the pairs of ``reward_model.pairs``; its pairwise accuracy on the pairs."""
-    rm = ctx.cfg.reward_model
-    pairs = reward_pairs(ctx)
-    harmful = {r.id: r.harmful for r in records(ctx, "train")}
+def _embedder(ctx: Context):
+    """φ of a list of texts, each text encoded once per run: refits in iterative IRL reuse the cache, and a
+    resumed run gets it back from the checkpoint (a batch pads its texts to a common length, which moves φ
+    in the last float bits, so encoding the same texts in other batches would not give the same θ)."""
     encoder = text_encoder(ctx)
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[str, np.ndarray] = embedding_cache(ctx)
 
     def embed(texts: list[str]) -> np.ndarray:
         fresh = [t for t in dict.fromkeys(texts) if t not in cache]
@@ -124,26 +125,124 @@ def train_linear_irl(ctx: Context, out: Path) -> dict:
             cache.update(zip(fresh, encoder.encode(fresh).float().cpu().numpy(), strict=True))
         return np.stack([cache[t] for t in texts])
 
+    return embed
+
+
+def embedding_cache(ctx: Context) -> dict[str, np.ndarray]:
+    """The run's text → φ cache of the linear reward's fits."""
+    return ctx.memo("linear_irl_embeddings", dict)
+
+
+def fit_pairs(ctx: Context, pairs: Sequence[Pair]) -> tuple[dict[str, list[float]], float]:
+    """θ of every route fitted on ``pairs``, and the share of the pairs it orders right."""
+    rm = ctx.cfg.reward_model
+    harmful = {r.id: r.harmful for r in records(ctx, "train")}
     thetas = fit_routes(
-        pairs, harmful, embed, ctx.cfg.dataset.categories, rm.per_category, rm.pool_weight, rm.linear_l2
+        pairs,
+        harmful,
+        _embedder(ctx),
+        ctx.cfg.dataset.categories,
+        rm.per_category,
+        rm.pool_weight,
+        rm.linear_l2,
     )
-    scorer = LinearRewardModels(thetas, encoder, {})
-    chosen = scorer.score(
-        [p.prompt for p in pairs],
-        [p.chosen for p in pairs],
-        [p.category for p in pairs],
-        harmful=[harmful[p.prompt_id] for p in pairs],
+    scorer = LinearRewardModels(thetas, text_encoder(ctx), {})
+    args = ([p.prompt for p in pairs], [p.category for p in pairs])
+    labels = [harmful[p.prompt_id] for p in pairs]
+    chosen = scorer.score(args[0], [p.chosen for p in pairs], args[1], harmful=labels)
+    rejected = scorer.score(args[0], [p.rejected for p in pairs], args[1], harmful=labels)
+    return thetas, float((chosen > rejected).float().mean())
+
+
+class RefreshingLinearReward:
+    """Iterative IRL (``optimizer.reward_refresh_every``): the linear reward of the ``reward_models`` stage,
+    refitted on demand with the policy's own rollouts among the samples ỹ, so the negatives follow the policy
+    as adversarial IRL and AfD refresh theirs. ``observe`` keeps the rollouts the reward scored; ``refit``
+    fits θ again on the reference samples and every rollout kept so far (same pair design, same loss)."""
+
+    def __init__(
+        self, scorer: LinearRewardModels, fit, embeddings: dict[str, np.ndarray] | None = None
+    ) -> None:
+        self.scorer = scorer
+        self._fit = fit  # (record id → rollouts) -> (θ by route, pair accuracy)
+        self.embeddings = {} if embeddings is None else embeddings  # the fits' text → φ cache
+        self.pending: list[tuple[str, str]] = []  # this process's rollouts since the last commit
+        self.rollouts: list[tuple[str, str]] = []  # every process's rollouts, committed in one order
+        self.refits = 0
+
+    def score(self, prompts, responses, categories, harmful=None) -> torch.Tensor:
+        return self.scorer.score(prompts, responses, categories, harmful=harmful)
+
+    def observe(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        self.pending += [(str(i), t) for i, t in zip(ids, texts, strict=True) if t.strip()]
+
+    def take_pending(self) -> list[tuple[str, str]]:
+        pending, self.pending = self.pending, []
+        return pending
+
+    def commit(self, rollouts: Sequence[Sequence[str]]) -> None:
+        """Keep ``rollouts`` (every process's, gathered in rank order) for the next refit."""
+        self.rollouts += [(str(i), str(t)) for i, t in rollouts]
+
+    def refit(self) -> dict:
+        by_prompt: dict[str, list[str]] = {}
+        for key, text in self.rollouts:
+            by_prompt.setdefault(key, []).append(text)
+        thetas, accuracy = self._fit(by_prompt)
+        self.scorer.thetas = {k: torch.tensor(v, dtype=torch.float32) for k, v in thetas.items()}
+        self.refits += 1
+        return {"refits": self.refits, "rollouts": len(self.rollouts), "pair_accuracy": accuracy}
+
+    def save(self, folder: Path) -> None:
+        """θ, the rollouts and the refit count (:data:`REFRESH_STATE`), and the embeddings of every text fitted
+        so far (:data:`REFRESH_EMBEDDINGS`), into ``folder``."""
+        from dr_irl.io import atomic_path
+
+        atomic_write_json(
+            folder / REFRESH_STATE,
+            {
+                "refits": self.refits,
+                "rollouts": [list(r) for r in self.rollouts],
+                "theta": {k: v.tolist() for k, v in self.scorer.thetas.items()},
+            },
+        )
+        texts = list(self.embeddings)
+        matrix = np.stack([self.embeddings[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+        with atomic_path(folder / REFRESH_EMBEDDINGS) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, texts=np.array(texts, dtype=str), embeddings=matrix)
+
+    def load(self, folder: Path) -> None:
+        state = json.loads((folder / REFRESH_STATE).read_text(encoding="utf-8"))
+        self.refits = int(state["refits"])
+        self.rollouts = [(str(i), str(t)) for i, t in state["rollouts"]]
+        self.scorer.thetas = {k: torch.tensor(v, dtype=torch.float32) for k, v in state["theta"].items()}
+        with np.load(folder / REFRESH_EMBEDDINGS) as saved:
+            self.embeddings.update(zip(saved["texts"].tolist(), saved["embeddings"], strict=True))
+
+
+def refreshed_scorer(ctx: Context, path: Path) -> LinearRewardModels:
+    """The reward as iterative IRL left it (a :data:`REFRESH_STATE` file)."""
+    return LinearRewardModels(
+        json.loads(path.read_text(encoding="utf-8"))["theta"], text_encoder(ctx), record_labels(ctx)
     )
-    rejected = scorer.score(
-        [p.prompt for p in pairs],
-        [p.rejected for p in pairs],
-        [p.category for p in pairs],
-        harmful=[harmful[p.prompt_id] for p in pairs],
-    )
+
+
+def refreshing_linear_reward(ctx: Context) -> RefreshingLinearReward:
+    """The run's ``irl_linear`` reward, ready to be refitted with the policy's rollouts."""
+    scorer = linear_scorer(ctx, ctx.output("reward_models"))
+    fit = lambda extra: fit_pairs(ctx, reward_pairs(ctx, extra))  # noqa: E731
+    return RefreshingLinearReward(scorer, fit, embedding_cache(ctx))
+
+
+@register_family("irl_linear", scorer=linear_scorer)
+def train_linear_irl(ctx: Context, out: Path) -> dict:
+    """θ per (category, label) on the pairs of ``reward_model.pairs``; its pairwise accuracy on the pairs."""
+    pairs = reward_pairs(ctx)
+    thetas, accuracy = fit_pairs(ctx, pairs)
     summary = {
         "pairs": len(pairs),
         "routes": len(thetas),
-        "train_accuracy": float((chosen > rejected).float().mean()),
+        "train_accuracy": accuracy,
         "device": device(ctx.cfg.hardware.use_cpu),
     }
     if is_main_process():

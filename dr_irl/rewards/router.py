@@ -148,6 +148,9 @@ class CategoryRewardFunction:
     ) -> list[float]:
         texts = [completion_text(c) for c in completions]
         rewards = self.models.score(prompt_text, texts, category, harmful=harmful)
+        observe = getattr(self.models, "observe", None)  # iterative IRL keeps the rollouts it scored
+        if observe is not None:
+            observe(list(id), texts)
         self.last = {
             "ids": list(id),
             "texts": texts,

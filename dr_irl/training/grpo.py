@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dr_irl.config import policy_seed
+from dr_irl.distributed import is_main_process
 from dr_irl.hf_trainer import (
     JsonlMetricsCallback,
     TrackerCallback,
@@ -20,6 +21,7 @@ from dr_irl.io import atomic_write_json
 from dr_irl.pipeline import Context
 from dr_irl.rewards import CategoryRewardFunction
 from dr_irl.rewards.families import reward_models
+from dr_irl.rewards.linear_irl import refreshing_linear_reward
 from dr_irl.run_artifacts import (
     hardness_scorer,
     init_policy_path,
@@ -30,6 +32,7 @@ from dr_irl.run_artifacts import (
 )
 from dr_irl.scaling.build import build_scaler, offline_delta
 from dr_irl.training.methods import register_method
+from dr_irl.training.reward_refresh import REFRESH_LOG, RewardRefreshCallback
 
 
 def write_scaler_state(scaler, folder: Path) -> None:
@@ -72,23 +75,37 @@ def run_grpo(ctx: Context, out: Path) -> dict:
     seed = policy_seed(cfg)  # replicates of the policy alone
     seed_model_construction(seed)
     model, tokenizer = load_policy(ctx, init_policy_path(ctx), for_generation=False)
+    every = cfg.optimizer.reward_refresh_every
+    refresh = refreshing_linear_reward(ctx) if every else None
+    reward_function = CategoryRewardFunction(refresh or reward_models(ctx))
+    callbacks = [JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)]
+    if refresh is not None:
+        callbacks.append(RewardRefreshCallback(refresh, reward_function, every, out / REFRESH_LOG))
     trainer = GRPOSTrainer(
         model=model,
         args=grpo_config(out, cfg.optimizer, cfg.hardware, seed, "none"),
         train_dataset=grpo_dataset(grpo_prompts(records(ctx, "train"), cfg.optimizer)),
         processing_class=tokenizer,
-        reward_function=CategoryRewardFunction(reward_models(ctx)),
+        reward_function=reward_function,
         scaler=build_scaler(sc, categories),
         hardness=hardness,
         offline_delta=delta,
         offline_delta_bar=bar,
         peft_config=lora_config(cfg.model.lora),
-        callbacks=[JsonlMetricsCallback(out / "train_log.jsonl"), TrackerCallback(ctx.tracker, ctx.stage)],
+        callbacks=callbacks,
+        reward_refresh=refresh,
     )
     use_compact_progress(trainer, f"GRPO ({sc.name})")
     resumed = trainer_checkpoint_step(trainer)
     result = train_resumable(trainer)
     write_scaler_state(trainer.scaler, out / "scaler_state")
+    refreshed = {}
+    if refresh is not None:
+        if is_main_process():
+            refresh.save(out)
+        refreshed = {
+            "reward_refresh": {"every": every, "refits": refresh.refits, "rollouts": len(refresh.rollouts)}
+        }
     if cfg.optimizer.save_model:
         save_trained(trainer, tokenizer, out / "model")
     return {
@@ -97,4 +114,5 @@ def run_grpo(ctx: Context, out: Path) -> dict:
         "resumed_from_step": resumed,
         "model_path": "model",
         "responder": "greedy",
+        **refreshed,
     }

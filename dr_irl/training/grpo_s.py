@@ -24,10 +24,11 @@ from dr_irl.encoders.delta import HardnessScorer
 from dr_irl.hf_trainer import checkpoint_args, hardware_args
 from dr_irl.rewards.router import CategoryRewardFunction
 from dr_irl.scaling import DynamicRewardScaler, scale_advantages
+from dr_irl.training.reward_refresh import RewardRefreshMixin
 from dr_irl.training.scaler_state import ScalerStateMixin
 
 
-class GRPOSTrainer(ScalerStateMixin, GRPOTrainer):
+class GRPOSTrainer(RewardRefreshMixin, ScalerStateMixin, GRPOTrainer):
     """GRPOTrainer whose advantages are scaled by α = α^D · α^M (or the configured combination)."""
 
     def __init__(
@@ -38,9 +39,12 @@ class GRPOSTrainer(ScalerStateMixin, GRPOTrainer):
         hardness: HardnessScorer | None = None,
         offline_delta: dict[str, float] | None = None,
         offline_delta_bar: torch.Tensor | None = None,
+        reward_refresh=None,
         **kwargs,
     ) -> None:
+        """``reward_refresh``: the refreshing reward of iterative IRL, saved in checkpoints (None: off)."""
         super().__init__(*args, reward_funcs=[reward_function], **kwargs)
+        self.reward_refresh = reward_refresh
         self.reward_function = reward_function
         self.scaler = scaler
         self.hardness = hardness
