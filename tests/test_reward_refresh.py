@@ -108,19 +108,26 @@ class _Crash(Exception):
     pass
 
 
-@pytest.fixture(scope="module")
-def refreshed_runs(tmp_path_factory):
-    """The same GRPO run with iterative IRL, whole, and crashed after checkpoint-2 then rerun."""
+def _cfg():
     from hydra import compose, initialize_config_dir
 
     from tests.conftest import CONF
 
-    def cfg():
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(config_name="config", overrides=REFRESH_RUN)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=REFRESH_RUN)
 
+
+@pytest.fixture(scope="module")
+def refreshed_runs(tmp_path_factory):
+    """A GRPO run with iterative IRL, whole (``whole``)."""
     root = tmp_path_factory.mktemp("refresh")
-    run(cfg(), root / "whole")
+    run(_cfg(), root / "whole")
+    return root
+
+
+@pytest.fixture(scope="module")
+def resumed_run(refreshed_runs):
+    """The same run crashed after checkpoint-2, then rerun (``resumed``)."""
 
     def crash(self, args, state, control, **kwargs):
         if state.global_step == 2:
@@ -129,11 +136,11 @@ def refreshed_runs(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(_Crash):
         patch.setattr(RewardRefreshCallback, "on_save", crash, raising=False)
-        run(cfg(), root / "resumed")
-    checkpoint = root / "resumed" / "stages" / ".policy.tmp" / "trainer" / "checkpoint-2"
+        run(_cfg(), refreshed_runs / "resumed")
+    checkpoint = refreshed_runs / "resumed" / "stages" / ".policy.tmp" / "trainer" / "checkpoint-2"
     assert (checkpoint / REFRESH_STATE).is_file()
-    run(cfg(), root / "resumed")
-    return root
+    run(_cfg(), refreshed_runs / "resumed")
+    return refreshed_runs
 
 
 def test_a_run_refits_its_reward_and_reports_the_refreshed_validity(refreshed_runs):
@@ -153,9 +160,10 @@ def test_a_run_refits_its_reward_and_reports_the_refreshed_validity(refreshed_ru
     assert "after iterative IRL's last refit" in (refreshed_runs / "whole" / "results.md").read_text()
 
 
-def test_a_resumed_run_refits_as_the_uninterrupted_one(refreshed_runs):
+@pytest.mark.slow
+def test_a_resumed_run_refits_as_the_uninterrupted_one(resumed_run):
     def stage(name):
-        policy = refreshed_runs / name / "stages" / "policy"
+        policy = resumed_run / name / "stages" / "policy"
         return json.loads((policy / REFRESH_STATE).read_text()), (policy / REFRESH_LOG).read_text()
 
     (whole, whole_log), (resumed, resumed_log) = stage("whole"), stage("resumed")
