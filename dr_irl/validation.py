@@ -221,6 +221,11 @@ def _pair_problems(cfg: DictConfig) -> list[str]:
             f"optimizer.reward_refresh_every={refresh}: iterative IRL refits the linear IRL reward inside GRPO; "
             f"it needs reward_model.kind=irl_linear and optimizer.name=grpo (here {kind} and {method})"
         )
+    elif refresh and max_steps is not _MISSING and 0 < max_steps < refresh:
+        problems.append(
+            f"optimizer.reward_refresh_every={refresh}: more than optimizer.max_steps={max_steps}, so the reward "
+            "would never be refitted (0 turns iterative IRL off)"
+        )
     tiny = OmegaConf.select(cfg, "model.tiny", default=_MISSING)
     if tiny is not _MISSING and cfg.model.get("source") == "tiny" and tiny.hidden_size % tiny.num_heads:
         problems.append(

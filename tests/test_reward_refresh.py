@@ -91,6 +91,8 @@ def test_refresh_needs_the_linear_irl_reward_and_grpo(compose_cfg):
         compose_cfg(["reward_model=irl_category_classifier", "optimizer.reward_refresh_every=5"])
     )
     assert any("optimizer.reward_refresh_every=5" in p and "irl_linear" in p for p in problems)
+    problems = config_problems(compose_cfg(["optimizer.reward_refresh_every=50", "optimizer.max_steps=40"]))
+    assert any("would never be refitted" in p for p in problems)
     problems = config_problems(compose_cfg(["optimizer.reward_refresh_every=-1"]))
     assert any(p.startswith("optimizer.reward_refresh_every=-1") for p in problems)
 
