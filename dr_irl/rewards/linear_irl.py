@@ -76,6 +76,11 @@ def fit_routes(
     return thetas
 
 
+def route_key(category: str, harmful: bool, per_category: bool) -> str:
+    """The θ that scores an answer: ``<category or shared>/<harmful|benign>``."""
+    return f"{category if per_category else SHARED}/{LABELS[bool(harmful)]}"
+
+
 class LinearRewardModels:
     """``score(prompts, responses, categories, harmful=None)``: θ_{category, label} · φ(response)."""
 
@@ -96,10 +101,7 @@ class LinearRewardModels:
             return torch.zeros(0)
         labels = prompt_labels(self.harmful_by_prompt, prompts, harmful, "irl_linear")
         features = self.encoder.encode(list(responses)).float().cpu()
-        keys = [
-            f"{c if self.per_category else SHARED}/{LABELS[bool(h)]}"
-            for c, h in zip(categories, labels, strict=True)
-        ]
+        keys = [route_key(c, h, self.per_category) for c, h in zip(categories, labels, strict=True)]
         missing = sorted({k for k in keys if k not in self.thetas})
         if missing:
             raise KeyError(f"irl_linear has no reward for {missing} (known: {sorted(self.thetas)})")
@@ -134,24 +136,17 @@ def embedding_cache(ctx: Context) -> dict[str, np.ndarray]:
 
 
 def fit_pairs(ctx: Context, pairs: Sequence[Pair]) -> tuple[dict[str, list[float]], float]:
-    """θ of every route fitted on ``pairs``, and the share of the pairs it orders right."""
+    """θ of every route fitted on ``pairs``, and the share of the pairs it orders right (from the cached φ the
+    fit used: no text is encoded twice)."""
     rm = ctx.cfg.reward_model
     harmful = {r.id: r.harmful for r in records(ctx, "train")}
+    embed = _embedder(ctx)
     thetas = fit_routes(
-        pairs,
-        harmful,
-        _embedder(ctx),
-        ctx.cfg.dataset.categories,
-        rm.per_category,
-        rm.pool_weight,
-        rm.linear_l2,
+        pairs, harmful, embed, ctx.cfg.dataset.categories, rm.per_category, rm.pool_weight, rm.linear_l2
     )
-    scorer = LinearRewardModels(thetas, text_encoder(ctx), {})
-    args = ([p.prompt for p in pairs], [p.category for p in pairs])
-    labels = [harmful[p.prompt_id] for p in pairs]
-    chosen = scorer.score(args[0], [p.chosen for p in pairs], args[1], harmful=labels)
-    rejected = scorer.score(args[0], [p.rejected for p in pairs], args[1], harmful=labels)
-    return thetas, float((chosen > rejected).float().mean())
+    theta = np.array([thetas[route_key(p.category, harmful[p.prompt_id], rm.per_category)] for p in pairs])
+    margins = ((embed([p.chosen for p in pairs]) - embed([p.rejected for p in pairs])) * theta).sum(axis=1)
+    return thetas, float((margins > 0).mean())
 
 
 class RefreshingLinearReward:
