@@ -85,6 +85,27 @@ def test_callback_commits_every_step_and_refits_every_n_steps(tmp_path):
         RewardRefreshCallback(reward, function, every=0, log=tmp_path / "x")
 
 
+def test_an_evaluations_completions_never_join_the_negatives(tmp_path):
+    from types import SimpleNamespace
+
+    fits: list = []
+    reward = _refreshing(fits)
+    callback = RewardRefreshCallback(reward, SimpleNamespace(demo_cache={}), every=1, log=tmp_path / REFRESH_LOG)
+    reward.observe(["eval-1"], ["an evaluation completion"])
+    callback.on_evaluate(None, None, None)
+    reward.observe(["p1"], ["a training rollout"])
+    callback.on_step_end(None, SimpleNamespace(global_step=1, is_world_process_zero=True), None)
+    assert fits == [{"p1": ["a training rollout"]}]
+
+
+def test_refreshing_grpo_reads_the_reference_samples_it_refits_on(compose_cfg):
+    from dr_irl.training.methods import METHODS
+
+    reads = METHODS.get("grpo").reads
+    assert "reference_samples" not in reads(compose_cfg([]))
+    assert "reference_samples" in reads(compose_cfg(["optimizer.reward_refresh_every=5"]))
+
+
 def test_refresh_needs_the_linear_irl_reward_and_grpo(compose_cfg):
     assert not config_problems(compose_cfg(["optimizer.reward_refresh_every=5"]))
     problems = config_problems(

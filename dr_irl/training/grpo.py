@@ -57,7 +57,13 @@ def grpo_prompts(train: list, opt) -> list:
     return prompts + benign * (opt.benign_repeats - 1)
 
 
-@register_method("grpo", reads=("reward_models", "alpha_offline"), uses_scaler=True)
+def grpo_reads(cfg) -> tuple[str, ...]:
+    """The reward and α^D's offline δ; with iterative IRL also π_ref's samples (each refit's negatives)."""
+    refresh = ("reference_samples",) if cfg.optimizer.get("reward_refresh_every") else ()
+    return ("reward_models", "alpha_offline", *refresh)
+
+
+@register_method("grpo", reads=grpo_reads, uses_scaler=True)
 def run_grpo(ctx: Context, out: Path) -> dict:
     """GRPO / GRPO-S on the training prompts, rewarded by the run's reward model (the category IRL models by
     default)."""

@@ -44,6 +44,11 @@ class RewardRefreshCallback(TrainerCallback):
                     handle.write(json.dumps(row) + "\n")
         return control
 
+    def on_evaluate(self, args, state, control, **kwargs):
+        """An evaluation's completions are not the training policy's rollouts: they never join the negatives."""
+        self.reward.take_pending()
+        return control
+
 
 class RewardRefreshMixin:
     """For a transformers ``Trainer`` subclass with a ``reward_refresh`` attribute (None: no refresh)."""
