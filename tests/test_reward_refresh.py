@@ -90,7 +90,9 @@ def test_an_evaluations_completions_never_join_the_negatives(tmp_path):
 
     fits: list = []
     reward = _refreshing(fits)
-    callback = RewardRefreshCallback(reward, SimpleNamespace(demo_cache={}), every=1, log=tmp_path / REFRESH_LOG)
+    callback = RewardRefreshCallback(
+        reward, SimpleNamespace(demo_cache={}), every=1, log=tmp_path / REFRESH_LOG
+    )
     reward.observe(["eval-1"], ["an evaluation completion"])
     callback.on_evaluate(None, None, None)
     reward.observe(["p1"], ["a training rollout"])
