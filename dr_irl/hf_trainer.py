@@ -69,6 +69,14 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return str(complete[-1]) if complete else None
 
 
+def checkpoint_folder(trainer, trial) -> Path:
+    """The folder HF's ``_save_checkpoint`` is about to write (``<output_dir>/checkpoint-<step>``): a trainer
+    mixin puts its own state there first, so the ``trainer_state.json`` HF writes last marks it complete."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    return Path(trainer._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{trainer.state.global_step}"
+
+
 def train_resumable(trainer):
     """``trainer.train()``, resumed from the newest complete checkpoint in its ``output_dir`` when an
     interrupted run left one (optimizer, scheduler, RNG states and data position included); the checkpoints

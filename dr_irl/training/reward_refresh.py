@@ -56,9 +56,10 @@ class RewardRefreshMixin:
     reward_refresh: RefreshingLinearReward | None = None
 
     def _save_checkpoint(self, model, trial):
+        from dr_irl.hf_trainer import checkpoint_folder
+
         if self.reward_refresh is not None and self.args.should_save:
-            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-            self.reward_refresh.save(folder)
+            self.reward_refresh.save(checkpoint_folder(self, trial))
         super()._save_checkpoint(model, trial)
 
     def train(self, resume_from_checkpoint=None, **kwargs):

@@ -27,10 +27,11 @@ class ScalerStateMixin:
     def _save_checkpoint(self, model, trial):
         """The scaler's state goes into the checkpoint folder before HF writes it (its
         ``trainer_state.json``, written last, marks the checkpoint complete)."""
+        from dr_irl.hf_trainer import checkpoint_folder
         from dr_irl.io import atomic_write_json
 
         if self.args.should_save:
-            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            folder = checkpoint_folder(self, trial)
             state = {"gap_ema": self.scaler.gap_ema.tolist(), "delta_ema": self.scaler.delta_ema.tolist()}
             atomic_write_json(folder / SCALER_STATE, state)
         super()._save_checkpoint(model, trial)
