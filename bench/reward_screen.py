@@ -64,16 +64,17 @@ def linear_scorer(pairs, train, args):
     import numpy as np
 
     from dr_irl.encoders.text import SentenceTransformerEncoder
+    from dr_irl.rewards.linear_features import SentenceFeatures
     from dr_irl.rewards.linear_irl import LinearRewardModels, fit_routes
 
-    encoder = SentenceTransformerEncoder(minilm_folder())
+    featurize = SentenceFeatures(SentenceTransformerEncoder(minilm_folder()))
 
-    def embed(texts):
-        return np.asarray(encoder.encode(texts).float())
+    def embed(prompts, texts):
+        return np.asarray(featurize(prompts, texts))
 
     harmful = {r.id: r.harmful for r in train}
     thetas = fit_routes(pairs, harmful, embed, CATEGORIES, True, args.pool_weight, args.l2)
-    return LinearRewardModels(thetas, encoder, {})
+    return LinearRewardModels(thetas, featurize, {})
 
 
 def main() -> None:

@@ -157,6 +157,9 @@ class RewardModelConfig:
     )
     linear_l2: float = 1.0  # irl_linear: inverse L2 strength (C) of the linear reward's logistic fit
     pool_weight: float = 0.3  # irl_linear per category: weight of the other categories' pairs (1: one model)
+    # irl_linear: φ (dr_irl/rewards/linear_features.py): minilm | policy_hidden (the initial policy's hidden state)
+    features: str = "minilm"
+    feature_layer: int = 16  # policy_hidden: the block whose output is φ (1..number of blocks)
     # labelled: the splits of the blind-labelled answers it is fitted on (the others stay a held-out check)
     label_splits: list[str] = field(default_factory=lambda: ["dev", "methods", "fresh"])
     sample_max_new_tokens: int = 32

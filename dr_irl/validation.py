@@ -150,6 +150,8 @@ RULES: list[Bound | Choice] = [
     at_least("reward_model.guided_words", 0),
     positive("reward_model.linear_l2"),
     Bound("reward_model.pool_weight", 0, 1),
+    Choice("reward_model.features", _registry("dr_irl.rewards.linear_features", "LINEAR_FEATURES")),
+    at_least("reward_model.feature_layer", 1),
     at_least("reward_model.sample_max_new_tokens", 1),
     positive("reward_model.sample_temperature"),
     at_least("reward_model.probe_epochs", 1),

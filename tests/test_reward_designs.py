@@ -84,10 +84,10 @@ def test_linear_rewards_route_by_category_and_label():
         Pair("h1", "insult", "p", "I can't", "sure here"),
         Pair("b1", "insult", "q", "sure here", "I can't"),
     ]
-    embed = lambda texts: Encoder().encode(texts).numpy()  # noqa: E731
+    embed = lambda prompts, texts: Encoder().encode(texts).numpy()  # noqa: E731
     thetas = fit_routes(pairs, {"h1": True, "b1": False}, embed, ["insult"], True, 0.3, 1.0)
     assert set(thetas) == {"insult/harmful", "insult/benign"}
-    scorer = LinearRewardModels(thetas, Encoder(), {"p": True, "q": False})
+    scorer = LinearRewardModels(thetas, embed, {"p": True, "q": False})
     harmful = scorer.score(["p", "p"], ["I can't", "sure here"], ["insult"] * 2)
     benign = scorer.score(["q", "q"], ["I can't", "sure here"], ["insult"] * 2)
     assert harmful[0] > harmful[1] and benign[1] > benign[0]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dr_irl.cli import run
+from dr_irl.rewards.linear_features import SentenceFeatures
 from dr_irl.rewards.linear_irl import REFRESH_STATE, LinearRewardModels, RefreshingLinearReward
 from dr_irl.training.reward_refresh import REFRESH_LOG, RewardRefreshCallback
 from dr_irl.validation import config_problems
@@ -23,7 +24,7 @@ class _Encoder:
 
 
 def _refreshing(fits: list) -> RefreshingLinearReward:
-    scorer = LinearRewardModels({"a/harmful": [1.0, 0.0]}, _Encoder(), {})
+    scorer = LinearRewardModels({"a/harmful": [1.0, 0.0]}, SentenceFeatures(_Encoder()), {})
 
     def fit(rollouts: dict[str, list[str]]):
         fits.append(rollouts)
@@ -126,6 +127,9 @@ REFRESH_RUN = [
     "optimizer.max_steps=4",
     "optimizer.save_steps=2",
     "optimizer.reward_refresh_every=2",
+    # the policy's own features: prompt-conditioned φ, so the refit's cache and the resume see them too
+    "reward_model=irl_category_hidden",
+    "reward_model.feature_layer=1",
 ]
 
 
@@ -133,25 +137,16 @@ class _Crash(Exception):
     pass
 
 
-def _cfg():
-    from hydra import compose, initialize_config_dir
-
-    from tests.conftest import CONF
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=REFRESH_RUN)
-
-
 @pytest.fixture(scope="module")
-def refreshed_runs(tmp_path_factory):
+def refreshed_runs(tmp_path_factory, compose_cfg):
     """A GRPO run with iterative IRL, whole (``whole``)."""
     root = tmp_path_factory.mktemp("refresh")
-    run(_cfg(), root / "whole")
+    run(compose_cfg(REFRESH_RUN), root / "whole")
     return root
 
 
 @pytest.fixture(scope="module")
-def resumed_run(refreshed_runs):
+def resumed_run(refreshed_runs, compose_cfg):
     """The same run crashed after checkpoint-2, then rerun (``resumed``)."""
 
     def crash(self, args, state, control, **kwargs):
@@ -161,10 +156,10 @@ def resumed_run(refreshed_runs):
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(_Crash):
         patch.setattr(RewardRefreshCallback, "on_save", crash, raising=False)
-        run(_cfg(), refreshed_runs / "resumed")
+        run(compose_cfg(REFRESH_RUN), refreshed_runs / "resumed")
     checkpoint = refreshed_runs / "resumed" / "stages" / ".policy.tmp" / "trainer" / "checkpoint-2"
     assert (checkpoint / REFRESH_STATE).is_file()
-    run(_cfg(), refreshed_runs / "resumed")
+    run(compose_cfg(REFRESH_RUN), refreshed_runs / "resumed")
     return refreshed_runs
 
 
@@ -177,6 +172,7 @@ def test_a_run_refits_its_reward_and_reports_the_refreshed_validity(refreshed_ru
         (refreshed_runs / "whole" / "stages" / "reward_models" / "models" / "linear.json").read_text()
     )
     assert state["theta"].keys() == initial["theta"].keys() and state["theta"] != initial["theta"]
+    assert {len(theta) for theta in state["theta"].values()} == {64}  # the tiny policy's hidden size
     log = [json.loads(line) for line in (policy / REFRESH_LOG).read_text().splitlines()]
     assert [(r["step"], r["refits"]) for r in log] == [(2, 1), (4, 2)]
     assert log[0]["rollouts"] <= 8 and log[1]["rollouts"] == len(state["rollouts"])

@@ -1,7 +1,8 @@
 """``reward_model.kind=irl_linear``: maximum-likelihood IRL with a linear reward on frozen sentence features.
 
-R_{j,ℓ}(x, y) = θ_{j,ℓ}ᵀ φ(y), with φ the frozen all-MiniLM-L6-v2 embedding of the response (the α^D
-encoder), j the prompt's category and ℓ its label (harmful, or a benign look-alike). θ is fitted by the IRL
+R_{j,ℓ}(x, y) = θ_{j,ℓ}ᵀ φ(x, y), with φ the features of ``reward_model.features``
+(:mod:`dr_irl.rewards.linear_features`: by default the frozen all-MiniLM-L6-v2 embedding of the response, the
+α^D encoder), j the prompt's category and ℓ its label (harmful, or a benign look-alike). θ is fitted by the IRL
 objective of the paper, −log σ(R(x, y*) − R(x, ỹ)) summed over the (demonstration ≻ sample) pairs of
 ``reward_model.pairs``, with an L2 penalty: a logistic regression on the feature differences φ(y*) − φ(ỹ)
 (scikit-learn), the classic linear-reward form of IRL. The pairs of the prompt's own category count with
@@ -29,7 +30,8 @@ from dr_irl.distributed.ranks import device
 from dr_irl.io import atomic_write_json
 from dr_irl.pipeline import Context
 from dr_irl.rewards.families import prompt_labels, register_family
-from dr_irl.run_artifacts import record_labels, records, reward_pairs, text_encoder
+from dr_irl.rewards.linear_features import linear_features
+from dr_irl.run_artifacts import record_labels, records, reward_pairs
 
 SHARED = "shared"
 # iterative IRL's state, in its checkpoints and its policy stage: θ and the rollouts; φ of the texts fitted
@@ -38,18 +40,23 @@ REFRESH_EMBEDDINGS = "reward_refresh_embeddings.npz"
 LABELS = {True: "harmful", False: "benign"}
 
 
-def fit_linear_reward(differences: np.ndarray, weights: np.ndarray, l2: float) -> np.ndarray:
+def fit_linear_reward(
+    differences: np.ndarray, weights: np.ndarray, l2: float, standardize: bool = False
+) -> np.ndarray:
     """θ minimising Σ w_i · −log σ(θᵀd_i) + ‖θ‖² / (2C): logistic regression on ±d (no intercept: a constant
-    cancels in every pair)."""
+    cancels in every pair). ``standardize``: fit on d / s (s the per-dimension standard deviation of d, so the
+    penalty weighs every dimension alike) and return θ / s, the same reward in raw units."""
     from sklearn.linear_model import LogisticRegression
 
     if len(differences) == 0:
         raise ValueError("irl_linear: no pairs to fit")
-    features = np.concatenate([differences, -differences])
+    scale = differences.std(axis=0) + 1e-6 if standardize else np.ones(differences.shape[1])
+    scaled = differences / scale
+    features = np.concatenate([scaled, -scaled])
     targets = np.r_[np.ones(len(differences)), np.zeros(len(differences))]
     model = LogisticRegression(C=l2, fit_intercept=False, max_iter=5000)
     model.fit(features, targets, sample_weight=np.r_[weights, weights])
-    return model.coef_[0].astype(np.float64)
+    return (model.coef_[0] / scale).astype(np.float64)
 
 
 def fit_routes(
@@ -60,19 +67,22 @@ def fit_routes(
     per_category: bool,
     pool_weight: float,
     l2: float,
+    standardize: bool = False,
 ) -> dict[str, list[float]]:
-    """θ of every route ``<category or shared>/<harmful|benign>`` from the pairs (``harmful``: record id → label)."""
+    """θ of every route ``<category or shared>/<harmful|benign>`` from the pairs (``harmful``: record id → label;
+    ``embed(prompts, texts)``: φ of each text answering its prompt)."""
     thetas = {}
     for is_harmful, label in LABELS.items():
         group = [p for p in pairs if harmful[p.prompt_id] == is_harmful]
         if not group:
             continue
-        differences = embed([p.chosen for p in group]) - embed([p.rejected for p in group])
+        prompts = [p.prompt for p in group]
+        differences = embed(prompts, [p.chosen for p in group]) - embed(prompts, [p.rejected for p in group])
         for route in categories if per_category else [SHARED]:
             weights = np.array(
                 [1.0 if route == SHARED or p.category == route else pool_weight for p in group]
             )
-            thetas[f"{route}/{label}"] = fit_linear_reward(differences, weights, l2).tolist()
+            thetas[f"{route}/{label}"] = fit_linear_reward(differences, weights, l2, standardize).tolist()
     return thetas
 
 
@@ -82,11 +92,12 @@ def route_key(category: str, harmful: bool, per_category: bool) -> str:
 
 
 class LinearRewardModels:
-    """``score(prompts, responses, categories, harmful=None)``: θ_{category, label} · φ(response)."""
+    """``score(prompts, responses, categories, harmful=None)``: θ_{category, label} · φ(prompt, response), with
+    ``featurize(prompts, responses)`` giving φ (:mod:`dr_irl.rewards.linear_features`)."""
 
-    def __init__(self, thetas: dict[str, list[float]], encoder, harmful_by_prompt: dict[str, bool]) -> None:
+    def __init__(self, thetas: dict[str, list[float]], featurize, harmful_by_prompt: dict[str, bool]) -> None:
         self.thetas = {k: torch.tensor(v, dtype=torch.float32) for k, v in thetas.items()}
-        self.encoder = encoder
+        self.featurize = featurize
         self.harmful_by_prompt = harmful_by_prompt
         self.per_category = not any(k.startswith(f"{SHARED}/") for k in thetas)
 
@@ -100,7 +111,9 @@ class LinearRewardModels:
         if not prompts:
             return torch.zeros(0)
         labels = prompt_labels(self.harmful_by_prompt, prompts, harmful, "irl_linear")
-        features = self.encoder.encode(list(responses)).float().cpu()
+        features = torch.as_tensor(
+            np.asarray(self.featurize(list(prompts), list(responses))), dtype=torch.float32
+        )
         keys = [route_key(c, h, self.per_category) for c, h in zip(categories, labels, strict=True)]
         missing = sorted({k for k in keys if k not in self.thetas})
         if missing:
@@ -111,21 +124,24 @@ class LinearRewardModels:
 
 def linear_scorer(ctx: Context, folder: Path) -> LinearRewardModels:
     thetas = json.loads((folder / "models" / "linear.json").read_text(encoding="utf-8"))["theta"]
-    return LinearRewardModels(thetas, text_encoder(ctx), record_labels(ctx))
+    return LinearRewardModels(thetas, linear_features(ctx), record_labels(ctx))
 
 
 def _embedder(ctx: Context):
-    """φ of a list of texts, each text encoded once per run: refits in iterative IRL reuse the cache, and a
+    """φ of (prompt, text) pairs, each computed once per run: refits in iterative IRL reuse the cache, and a
     resumed run gets it back from the checkpoint (a batch pads its texts to a common length, which moves φ
     in the last float bits, so encoding the same texts in other batches would not give the same θ)."""
-    encoder = text_encoder(ctx)
+    featurize = linear_features(ctx)
     cache: dict[str, np.ndarray] = embedding_cache(ctx)
 
-    def embed(texts: list[str]) -> np.ndarray:
-        fresh = [t for t in dict.fromkeys(texts) if t not in cache]
+    def embed(prompts: list[str], texts: list[str]) -> np.ndarray:
+        keys = [featurize.key(p, t) for p, t in zip(prompts, texts, strict=True)]
+        fresh = dict(zip(keys, zip(prompts, texts, strict=True), strict=True))
+        fresh = {k: v for k, v in fresh.items() if k not in cache}
         if fresh:
-            cache.update(zip(fresh, encoder.encode(fresh).float().cpu().numpy(), strict=True))
-        return np.stack([cache[t] for t in texts])
+            computed = featurize([p for p, _ in fresh.values()], [t for _, t in fresh.values()])
+            cache.update(zip(fresh, computed, strict=True))
+        return np.stack([cache[k] for k in keys])
 
     return embed
 
@@ -141,11 +157,21 @@ def fit_pairs(ctx: Context, pairs: Sequence[Pair]) -> tuple[dict[str, list[float
     rm = ctx.cfg.reward_model
     harmful = {r.id: r.harmful for r in records(ctx, "train")}
     embed = _embedder(ctx)
+    standardize = linear_features(ctx).standardize
     thetas = fit_routes(
-        pairs, harmful, embed, ctx.cfg.dataset.categories, rm.per_category, rm.pool_weight, rm.linear_l2
+        pairs,
+        harmful,
+        embed,
+        ctx.cfg.dataset.categories,
+        rm.per_category,
+        rm.pool_weight,
+        rm.linear_l2,
+        standardize,
     )
     theta = np.array([thetas[route_key(p.category, harmful[p.prompt_id], rm.per_category)] for p in pairs])
-    margins = ((embed([p.chosen for p in pairs]) - embed([p.rejected for p in pairs])) * theta).sum(axis=1)
+    prompts = [p.prompt for p in pairs]
+    differences = embed(prompts, [p.chosen for p in pairs]) - embed(prompts, [p.rejected for p in pairs])
+    margins = (differences * theta).sum(axis=1)
     return thetas, float((margins > 0).mean())
 
 
@@ -218,7 +244,7 @@ class RefreshingLinearReward:
 def refreshed_scorer(ctx: Context, path: Path) -> LinearRewardModels:
     """The reward as iterative IRL left it (a :data:`REFRESH_STATE` file)."""
     return LinearRewardModels(
-        json.loads(path.read_text(encoding="utf-8"))["theta"], text_encoder(ctx), record_labels(ctx)
+        json.loads(path.read_text(encoding="utf-8"))["theta"], linear_features(ctx), record_labels(ctx)
     )
 
 

@@ -1,0 +1,77 @@
+"""The features of the linear IRL reward (``reward_model.features``) and its standardised fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dr_irl.rewards.linear_features import PolicyHiddenFeatures, SentenceFeatures
+from dr_irl.rewards.linear_irl import LinearRewardModels, fit_linear_reward
+from dr_irl.validation import config_problems
+
+
+def test_a_standardised_fit_is_the_same_reward_whatever_the_units_of_each_dimension():
+    rng = np.random.default_rng(0)
+    differences = rng.normal(0.3, 1.0, size=(60, 3))
+    units = np.array([1.0, 1000.0, 0.001])  # LLM activations differ in scale by orders of magnitude
+    theta = fit_linear_reward(differences, np.ones(60), l2=0.1, standardize=True)
+    rescaled = fit_linear_reward(differences * units, np.ones(60), l2=0.1, standardize=True)
+    # θ is returned in raw units: the same margins θᵀd whatever the units (to the solver's tolerance and the
+    # 1e-6 guard added to each standard deviation)
+    np.testing.assert_allclose(rescaled * units, theta, rtol=5e-3)
+    np.testing.assert_allclose((differences * units) @ rescaled, differences @ theta, rtol=5e-3, atol=1e-3)
+    # by hand: standardising divides each dimension by its standard deviation before the plain fit
+    scale = differences.std(axis=0) + 1e-6
+    plain = fit_linear_reward(differences / scale, np.ones(60), l2=0.1)
+    np.testing.assert_allclose(theta, plain / scale, rtol=1e-6)
+
+
+def test_sentence_features_read_the_response_alone():
+    class Encoder:
+        def encode(self, texts):
+            return torch.tensor([[float(len(t))] for t in texts])
+
+    featurize = SentenceFeatures(Encoder())
+    assert featurize.key("any prompt", "abc") == "abc" and not featurize.standardize
+    np.testing.assert_array_equal(featurize(["p", "q"], ["ab", "abcd"]), [[2.0], [4.0]])
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    from dr_irl.models import load_causal_lm, load_tokenizer
+    from dr_irl.models.tiny import build_tiny_model
+
+    folder = build_tiny_model(tmp_path_factory.mktemp("features") / "policy", seed=0)
+    return load_causal_lm(str(folder)), load_tokenizer(str(folder))
+
+
+def test_policy_hidden_features_are_one_blocks_mean_over_the_response_read_with_the_prompt(tiny_policy):
+    from dr_irl.rewards.representation import pooled_hidden_states
+
+    model, tokenizer = tiny_policy
+    featurize = PolicyHiddenFeatures(model, tokenizer, layer=1, batch_size=2)
+    prompts, responses = ["Insult him.", "Bake bread?"], ["I won't do that.", "Mix flour and water."]
+    features = featurize(prompts, responses)
+    expected = pooled_hidden_states(model, tokenizer, prompts, responses, pooling="mean", layers=[1])
+    assert features.shape == (2, model.config.hidden_size) and features.dtype == np.float32
+    np.testing.assert_allclose(features, expected[:, 0, :].numpy(), rtol=1e-5, atol=1e-6)
+    # the prompt is part of what is read: the same answer to another prompt is another φ (and cache key)
+    other = featurize(["Bake bread?"], ["I won't do that."])
+    assert not np.allclose(other[0], features[0])
+    assert featurize.key("Insult him.", "x") != featurize.key("Bake bread?", "x") and featurize.standardize
+    # and the linear reward scores θ·φ(x, y) by hand
+    theta = np.linspace(-1, 1, model.config.hidden_size)
+    scorer = LinearRewardModels({"a/harmful": theta.tolist()}, featurize, {})
+    scores = scorer.score(prompts, responses, ["a", "a"], harmful=[True, True])
+    np.testing.assert_allclose(scores.numpy(), features @ theta, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_features_and_a_block_below_one_are_refused(compose_cfg):
+    problems = config_problems(compose_cfg(["reward_model.features=tfidf"]))
+    assert any(p.startswith("reward_model.features='tfidf'") for p in problems)
+    problems = config_problems(
+        compose_cfg(["reward_model=irl_category_hidden", "reward_model.feature_layer=0"])
+    )
+    assert any(p.startswith("reward_model.feature_layer=0") for p in problems)
+    assert not config_problems(compose_cfg(["reward_model=irl_category_hidden"]))
