@@ -75,3 +75,11 @@ def test_unknown_features_and_a_block_below_one_are_refused(compose_cfg):
     )
     assert any(p.startswith("reward_model.feature_layer=0") for p in problems)
     assert not config_problems(compose_cfg(["reward_model=irl_category_hidden"]))
+
+
+def test_the_memory_plan_counts_the_frozen_policy_that_hidden_features_read(compose_cfg):
+    from dr_irl.distributed.memory import REWARD_FOOTPRINTS
+
+    footprint = REWARD_FOOTPRINTS.get("irl_linear")
+    hidden = footprint(compose_cfg(["reward_model=irl_category_hidden"]), None, 123)
+    assert hidden.bytes == 123 and "initial policy" in hidden.note

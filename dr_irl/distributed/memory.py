@@ -149,6 +149,10 @@ def _rules(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
 
 
 def _linear(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
+    if cfg.reward_model.get("features") == "policy_hidden":
+        return Component(
+            "reward models", policy_bytes, "linear rewards on the frozen initial policy's hidden states"
+        )
     encoder = _minilm_shape()
     size = encoder.parameters * REWARD_BYTES if encoder else 0
     return Component("reward models", size, "linear rewards on the frozen MiniLM encoder (fp32)")
