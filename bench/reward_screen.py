@@ -1,7 +1,8 @@
 """Screen reward-model designs by what matters: how they rank the policy's own answers.
 
 Fits the per-category IRL rewards of each design (``--family linear``: θ per category and label on frozen
-MiniLM features, as ``irl_linear``; ``classifier``: fine-tuned MiniLM classifiers, as ``irl``) on the same
+features, as ``irl_linear`` — MiniLM, or ``--features policy_hidden --feature-layer 16 --l2 0.01`` the
+policy's own hidden states; ``classifier``: fine-tuned MiniLM classifiers, as ``irl``) on the same
 training records and reference samples (a run's ``data`` and ``reference_samples`` stages), then prints their
 AUCs on the blind-labelled SmolLM2 answers (:mod:`dr_irl.evaluation.reward_validity`) per split. Designs are
 chosen on the ``dev`` split only.
@@ -64,16 +65,30 @@ def linear_scorer(pairs, train, args):
     import numpy as np
 
     from dr_irl.encoders.text import SentenceTransformerEncoder
-    from dr_irl.rewards.linear_features import SentenceFeatures
+    from dr_irl.rewards.linear_features import PolicyHiddenFeatures, SentenceFeatures
     from dr_irl.rewards.linear_irl import LinearRewardModels, fit_routes
 
-    featurize = SentenceFeatures(SentenceTransformerEncoder(minilm_folder()))
+    if args.features == "policy_hidden":
+        from dr_irl.models import load_causal_lm, load_tokenizer
+
+        model, tokenizer = load_causal_lm(args.policy), load_tokenizer(args.policy)
+        featurize = PolicyHiddenFeatures(model, tokenizer, args.feature_layer)
+    else:
+        featurize = SentenceFeatures(SentenceTransformerEncoder(minilm_folder()))
+    cache: dict[str, np.ndarray] = {}
 
     def embed(prompts, texts):
-        return np.asarray(featurize(prompts, texts))
+        keys = [featurize.key(p, t) for p, t in zip(prompts, texts, strict=True)]
+        fresh = {k: (p, t) for k, p, t in zip(keys, prompts, texts, strict=True) if k not in cache}
+        if fresh:
+            values = featurize([p for p, _ in fresh.values()], [t for _, t in fresh.values()])
+            cache.update(zip(fresh, values, strict=True))
+        return np.stack([cache[k] for k in keys])
 
     harmful = {r.id: r.harmful for r in train}
-    thetas = fit_routes(pairs, harmful, embed, CATEGORIES, True, args.pool_weight, args.l2)
+    thetas = fit_routes(
+        pairs, harmful, embed, CATEGORIES, True, args.pool_weight, args.l2, featurize.standardize
+    )
     return LinearRewardModels(thetas, featurize, {})
 
 
@@ -93,6 +108,10 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7, help="guided samples' temperature")
     parser.add_argument("--family", choices=("classifier", "linear"), default="linear")
     parser.add_argument("--l2", type=float, default=1.0, help="linear: inverse L2 strength C")
+    parser.add_argument(
+        "--features", choices=("minilm", "policy_hidden"), default="minilm", help="linear: what φ reads"
+    )
+    parser.add_argument("--feature-layer", type=int, default=16, help="policy_hidden: the block read")
     parser.add_argument(
         "--pool-weight", type=float, default=0.3, help="linear: other categories' pair weight"
     )

@@ -47,15 +47,20 @@ def tiny_policy(tmp_path_factory):
 
 
 def test_policy_hidden_features_are_one_blocks_mean_over_the_response_read_with_the_prompt(tiny_policy):
-    from dr_irl.rewards.representation import pooled_hidden_states
+    from dr_irl.models.likelihood import chat_ids
 
     model, tokenizer = tiny_policy
     featurize = PolicyHiddenFeatures(model, tokenizer, layer=1, batch_size=2)
     prompts, responses = ["Insult him.", "Bake bread?"], ["I won't do that.", "Mix flour and water."]
     features = featurize(prompts, responses)
-    expected = pooled_hidden_states(model, tokenizer, prompts, responses, pooling="mean", layers=[1])
     assert features.shape == (2, model.config.hidden_size) and features.dtype == np.float32
-    np.testing.assert_allclose(features, expected[:, 0, :].numpy(), rtol=1e-5, atol=1e-6)
+    # by hand, one chat at a time (no padding): block 1's output averaged over the response's tokens
+    for i, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
+        ids, start = chat_ids(tokenizer, prompt, response, 160)
+        with torch.no_grad():
+            states = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+        np.testing.assert_allclose(features[i], states[1][0, start:].mean(0).numpy(), rtol=1e-4, atol=1e-5)
+        assert not np.allclose(features[i], states[2][0, start:].mean(0).numpy())  # not another block
     # the prompt is part of what is read: the same answer to another prompt is another φ (and cache key)
     other = featurize(["Bake bread?"], ["I won't do that."])
     assert not np.allclose(other[0], features[0])
@@ -83,3 +88,12 @@ def test_the_memory_plan_counts_the_frozen_policy_that_hidden_features_read(comp
     footprint = REWARD_FOOTPRINTS.get("irl_linear")
     hidden = footprint(compose_cfg(["reward_model=irl_category_hidden"]), None, 123)
     assert hidden.bytes == 123 and "initial policy" in hidden.note
+    minilm = footprint(compose_cfg([]), None, 123)  # the default reads MiniLM, not the policy
+    assert minilm.bytes != 123 and "MiniLM" in minilm.note
+
+
+def test_the_policy_features_make_the_reward_stage_depend_on_the_initial_policy(compose_cfg):
+    from dr_irl.rewards.families import family_reads
+
+    assert "warm_start" in family_reads(compose_cfg(["reward_model=irl_category_hidden"]), "irl_linear")
+    assert "warm_start" not in family_reads(compose_cfg([]), "irl_linear")

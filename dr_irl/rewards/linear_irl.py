@@ -255,7 +255,12 @@ def refreshing_linear_reward(ctx: Context) -> RefreshingLinearReward:
     return RefreshingLinearReward(scorer, fit, embedding_cache(ctx))
 
 
-@register_family("irl_linear", scorer=linear_scorer)
+def _linear_reads(cfg) -> tuple[str, ...]:
+    """The policy's own features read the initial policy (the warm-started one, when enabled)."""
+    return ("warm_start",) if cfg.reward_model.get("features") == "policy_hidden" else ()
+
+
+@register_family("irl_linear", scorer=linear_scorer, reads=_linear_reads)
 def train_linear_irl(ctx: Context, out: Path) -> dict:
     """θ per (category, label) on the pairs of ``reward_model.pairs``; its pairwise accuracy on the pairs."""
     pairs = reward_pairs(ctx)
