@@ -228,12 +228,30 @@ def _pair_problems(cfg: DictConfig) -> list[str]:
             f"optimizer.reward_refresh_every={refresh}: more than optimizer.max_steps={max_steps}, so the reward "
             "would never be refitted (0 turns iterative IRL off)"
         )
+    layer = OmegaConf.select(cfg, "reward_model.feature_layer", default=None)
+    if OmegaConf.select(cfg, "reward_model.features", default=None) == "policy_hidden" and layer:
+        blocks = _policy_blocks(cfg)
+        if blocks and layer > blocks:
+            problems.append(f"reward_model.feature_layer={layer}: the policy has blocks 1..{blocks}")
     tiny = OmegaConf.select(cfg, "model.tiny", default=_MISSING)
     if tiny is not _MISSING and cfg.model.get("source") == "tiny" and tiny.hidden_size % tiny.num_heads:
         problems.append(
             f"model.tiny.hidden_size={tiny.hidden_size}: must be a multiple of model.tiny.num_heads={tiny.num_heads}"
         )
     return problems
+
+
+def _policy_blocks(cfg: DictConfig) -> int | None:
+    """The number of transformer blocks of the run's policy, where its config is at hand without loading it."""
+    if OmegaConf.select(cfg, "model.source", default=None) == "tiny":
+        return int(cfg.model.tiny.num_layers)
+    from dr_irl.models.shapes import model_shape
+
+    try:
+        shape = model_shape(cfg.model, cfg.paths.cache_dir)
+    except Exception:  # noqa: BLE001 - an unreadable config is reported where the model is loaded
+        return None
+    return None if shape is None else shape.num_layers
 
 
 def config_problems(cfg: DictConfig) -> list[str]:

@@ -148,10 +148,25 @@ def _rules(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
     return Component("reward models", 0, "programmatic (keyword rules), no weights")
 
 
+def _cut_policy_bytes(shape: ModelShape | None, policy_bytes: int, block: int) -> int:
+    """Bytes of the policy's embeddings and blocks 1..block+1 (its decoder as the policy_hidden features keep
+    it: :func:`dr_irl.rewards.linear_features.decoder_through`); the whole policy when its shape is unknown."""
+    if shape is None or not shape.parameters:
+        return policy_bytes
+    per_block = sum(i * o for name, i, o in shape.linear_shapes if ".layers." in name) / shape.num_layers
+    kept = min(block + 1, shape.num_layers)
+    parameters = shape.vocab_size * shape.hidden_size + kept * per_block
+    return min(policy_bytes, int(policy_bytes * parameters / shape.parameters))
+
+
 def _linear(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
-    if cfg.reward_model.get("features") == "policy_hidden":
+    rm = cfg.reward_model
+    if rm.get("features") == "policy_hidden":
+        size = _cut_policy_bytes(shapes.policy if shapes else None, policy_bytes, rm.feature_layer)
         return Component(
-            "reward models", policy_bytes, "linear rewards on the frozen initial policy's hidden states"
+            "reward models",
+            size,
+            f"linear rewards on the frozen initial policy's hidden states (blocks 1..{rm.feature_layer + 1})",
         )
     encoder = _minilm_shape()
     size = encoder.parameters * REWARD_BYTES if encoder else 0

@@ -8,6 +8,9 @@
   instead of a probe. Its dimensions differ in scale by orders of magnitude, so the fit standardises the
   feature differences (θ is returned in raw units).
 
+Only the blocks up to the one read are kept (:func:`decoder_through`): at block 16 of SmolLM2's 30 and without
+the output head, a φ costs about 45% of a full forward.
+
 A featurizer is ``featurize(prompts, responses) -> float32 array [N, D]`` with ``key(prompt, response)``, the
 string its φ is cached under (the response alone when φ does not read the prompt), and ``standardize``.
 """
@@ -40,7 +43,8 @@ class SentenceFeatures:
 
 
 class PolicyHiddenFeatures:
-    """φ(x, y): a frozen causal LM's hidden state at one block, mean over the response's tokens."""
+    """φ(x, y): a frozen causal LM's (or its decoder's) hidden state at one block, mean over the response's
+    tokens."""
 
     standardize = True
 
@@ -67,6 +71,20 @@ class PolicyHiddenFeatures:
         return states[:, 0, :].numpy().astype(np.float32)
 
 
+def decoder_through(model, block: int):
+    """The decoder of causal LM ``model`` cut, in place, after the blocks ``hidden_states[block]`` needs, without
+    the output head. One block past ``block`` stays: a decoder applies its final norm to the last hidden state it
+    returns, so block ``block``'s raw output is only returned as such when another block follows it."""
+    import torch
+
+    decoder = model.get_decoder()
+    blocks = list(decoder.layers)
+    keep = min(int(block) + 1, len(blocks))
+    decoder.layers = torch.nn.ModuleList(blocks[:keep])
+    decoder.config.num_hidden_layers = keep
+    return decoder
+
+
 @LINEAR_FEATURES.register("minilm")
 def minilm_features(ctx: Context) -> SentenceFeatures:
     from dr_irl.run_artifacts import text_encoder
@@ -85,7 +103,8 @@ def policy_hidden_features(ctx: Context) -> PolicyHiddenFeatures:
         from dr_irl.errors import ConfigError
 
         raise ConfigError(f"reward_model.feature_layer={rm.feature_layer}: the policy has blocks 1..{layers}")
-    return PolicyHiddenFeatures(model, tokenizer, rm.feature_layer, max_length=rm.max_length)
+    decoder = decoder_through(model, rm.feature_layer)
+    return PolicyHiddenFeatures(decoder, tokenizer, rm.feature_layer, max_length=rm.max_length)
 
 
 def linear_features(ctx: Context):

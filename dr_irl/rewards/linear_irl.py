@@ -44,13 +44,17 @@ def fit_linear_reward(
     differences: np.ndarray, weights: np.ndarray, l2: float, standardize: bool = False
 ) -> np.ndarray:
     """θ minimising Σ w_i · −log σ(θᵀd_i) + ‖θ‖² / (2C): logistic regression on ±d (no intercept: a constant
-    cancels in every pair). ``standardize``: fit on d / s (s the per-dimension standard deviation of d, so the
-    penalty weighs every dimension alike) and return θ / s, the same reward in raw units."""
+    cancels in every pair). ``standardize``: fit on d / s (s the per-dimension standard deviation of d, floored
+    at 1e-6 of the largest, so the penalty weighs every dimension alike) and return θ / s, the same reward in
+    raw units."""
     from sklearn.linear_model import LogisticRegression
 
     if len(differences) == 0:
         raise ValueError("irl_linear: no pairs to fit")
-    scale = differences.std(axis=0) + 1e-6 if standardize else np.ones(differences.shape[1])
+    scale = np.ones(differences.shape[1])
+    if standardize:  # a dimension that barely varies keeps a floor relative to the widest, not a fixed 1e-6
+        spread = differences.std(axis=0)
+        scale = np.maximum(spread, 1e-6 * spread.max()) if spread.max() > 0 else scale
     scaled = differences / scale
     features = np.concatenate([scaled, -scaled])
     targets = np.r_[np.ones(len(differences)), np.zeros(len(differences))]
