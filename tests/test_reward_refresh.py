@@ -127,6 +127,7 @@ REFRESH_RUN = [
     "optimizer.max_steps=4",
     "optimizer.save_steps=2",
     "optimizer.reward_refresh_every=2",
+    "optimizer.log_rollouts=true",
     # the policy's own features: prompt-conditioned φ, so the refit's cache and the resume see them too
     "reward_model=irl_category_hidden",
     "reward_model.feature_layer=1",
@@ -179,6 +180,17 @@ def test_a_run_refits_its_reward_and_reports_the_refreshed_validity(refreshed_ru
     results = json.loads((refreshed_runs / "whole" / "results.json").read_text())
     assert results["reward_validity_refreshed"].keys() == results["reward_validity"].keys()
     assert "after iterative IRL's last refit" in (refreshed_runs / "whole" / "results.md").read_text()
+    # the rollout log: each step's 2 prompts × 2 rollouts with the rewards TRL logged and the advantages used
+    rollouts = [json.loads(line) for line in (policy / "rollouts.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (policy / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rollouts] == [1, 2, 3, 4]
+    for row, metrics in zip(rollouts, (m for m in logged if "reward" in m), strict=True):
+        assert (
+            len(row["rollouts"]) == 4
+            and {"id", "prompt", "completion", "advantage"} <= row["rollouts"][0].keys()
+        )
+        rewards = [r["reward"] for r in row["rollouts"]]
+        assert sum(rewards) / 4 == pytest.approx(metrics["reward"], rel=1e-4, abs=1e-5)
 
 
 @pytest.mark.slow
@@ -191,3 +203,5 @@ def test_a_resumed_run_refits_as_the_uninterrupted_one(resumed_run):
     assert resumed["rollouts"] == whole["rollouts"]
     assert resumed["theta"] == whole["theta"] and resumed["refits"] == whole["refits"] == 2
     assert resumed_log == whole_log
+    rollouts = [resumed_run / n / "stages" / "policy" / "rollouts.jsonl" for n in ("whole", "resumed")]
+    assert rollouts[1].read_text() == rollouts[0].read_text()  # steps past the checkpoint logged once

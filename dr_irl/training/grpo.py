@@ -100,6 +100,7 @@ def run_grpo(ctx: Context, out: Path) -> dict:
         peft_config=lora_config(cfg.model.lora),
         callbacks=callbacks,
         reward_refresh=refresh,
+        log_rollouts=cfg.optimizer.log_rollouts,
     )
     use_compact_progress(trainer, f"GRPO ({sc.name})")
     resumed = trainer_checkpoint_step(trainer)

@@ -25,10 +25,11 @@ from dr_irl.hf_trainer import checkpoint_args, hardware_args
 from dr_irl.rewards.router import CategoryRewardFunction
 from dr_irl.scaling import DynamicRewardScaler, scale_advantages
 from dr_irl.training.reward_refresh import RewardRefreshMixin
+from dr_irl.training.rollout_log import RolloutLogMixin
 from dr_irl.training.scaler_state import ScalerStateMixin
 
 
-class GRPOSTrainer(RewardRefreshMixin, ScalerStateMixin, GRPOTrainer):
+class GRPOSTrainer(RolloutLogMixin, RewardRefreshMixin, ScalerStateMixin, GRPOTrainer):
     """GRPOTrainer whose advantages are scaled by α = α^D · α^M (or the configured combination)."""
 
     def __init__(
@@ -40,10 +41,13 @@ class GRPOSTrainer(RewardRefreshMixin, ScalerStateMixin, GRPOTrainer):
         offline_delta: dict[str, float] | None = None,
         offline_delta_bar: torch.Tensor | None = None,
         reward_refresh=None,
+        log_rollouts: bool = False,
         **kwargs,
     ) -> None:
-        """``reward_refresh``: the refreshing reward of iterative IRL, saved in checkpoints (None: off)."""
+        """``reward_refresh``: the refreshing reward of iterative IRL, saved in checkpoints (None: off);
+        ``log_rollouts``: keep every rollout with its reward and advantage (:mod:`dr_irl.training.rollout_log`)."""
         super().__init__(*args, reward_funcs=[reward_function], **kwargs)
+        self.log_rollouts = log_rollouts
         self.reward_refresh = reward_refresh
         self.reward_function = reward_function
         self.scaler = scaler
@@ -77,10 +81,16 @@ class GRPOSTrainer(RewardRefreshMixin, ScalerStateMixin, GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
-        mode = "train" if self.model.training else "eval"
-        if not self.scaler.active or mode == "eval":  # evaluation batches must not move the EMA
+        if not self.model.training:  # evaluation batches must not move the EMA, nor join the rollout log
             return output
-        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        if self.scaler.active:
+            output["advantages"] = self._scaled_advantages(output["advantages"])
+        self._record_rollouts(output["advantages"])
+        return output
+
+    def _scaled_advantages(self, unscaled: torch.Tensor) -> torch.Tensor:
+        """A_i = α_i · Â_i for this process's completions, α from the whole gathered batch."""
+        mode, group_size = "train", self.num_generations
         device = self.accelerator.device
         started = time.perf_counter()
         local = self._local_scaling_inputs()
@@ -95,14 +105,13 @@ class GRPOSTrainer(RewardRefreshMixin, ScalerStateMixin, GRPOTrainer):
         n_local = len(local["category"])
         start = self.accelerator.process_index * n_local
         alpha = result.alpha[start : start + n_local].to(device)
-        unscaled = output["advantages"]
-        output["advantages"] = scale_advantages(unscaled, alpha)
+        scaled = scale_advantages(unscaled, alpha)
         for key, value in {**result.stats, **alpha_effect(alpha.cpu(), unscaled.detach().cpu())}.items():
             self._metrics[mode][f"scaler/{key}"].append(value)
         if getattr(self.accelerator, "is_main_process", True):
             self._record_alpha(result.alpha)
         self._metrics[mode]["scaler/seconds"].append(time.perf_counter() - started)
-        return output
+        return scaled
 
 
 def alpha_effect(alpha: torch.Tensor, advantages: torch.Tensor) -> dict[str, float]:
