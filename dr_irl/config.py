@@ -233,9 +233,8 @@ class OptimizerConfig:
     # grpo with reward_model.kind=irl_linear: iterative IRL, the reward refitted with the policy's rollouts
     # among its negatives every N steps (0: the reward of the reward_models stage throughout)
     reward_refresh_every: int = 0
-    log_rollouts: bool = (
-        False  # grpo: every rollout, its reward and advantage in the policy stage's rollouts.jsonl
-    )
+    # grpo: each step's rollouts (the main process's share), rewards and advantages in the policy's rollouts.jsonl
+    log_rollouts: bool = False
     include_benign: bool = True  # grpo: benign look-alikes among the training prompts (guards over-refusal)
     benign_repeats: int = 1  # grpo: each benign look-alike appears this many times per epoch of prompts
     prompts_per_step: int = 2

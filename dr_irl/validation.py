@@ -249,7 +249,7 @@ def _policy_blocks(cfg: DictConfig) -> int | None:
 
     try:
         shape = model_shape(cfg.model, cfg.paths.cache_dir)
-    except Exception:  # noqa: BLE001 - an unreadable config is reported where the model is loaded
+    except (OSError, ValueError, KeyError, TypeError):  # an unreadable config is reported where it is loaded
         return None
     return None if shape is None else shape.num_layers
 

@@ -128,3 +128,44 @@ def test_two_ranks_compute_alpha_on_the_gathered_batch(monkeypatch):
     got = two_steps(rank1, (cats[2:], [0.0, 0.0]))
     assert torch.allclose(got, expected[2:], atol=1e-6)
     assert not torch.allclose(expected, full_adv)  # α ≠ 1 at step 2, so the check is not vacuous
+
+
+def _logging(trainer, folder):
+    trainer.log_rollouts = True
+    trainer.args = SimpleNamespace(output_dir=str(folder / "trainer"))
+    trainer.state = SimpleNamespace(global_step=0)
+    trainer.accelerator.is_main_process = True
+    return trainer
+
+
+def test_an_evaluation_batch_is_neither_scaled_nor_logged(monkeypatch, tmp_path):
+    adv = torch.tensor([0.7, -0.7, 1.0, -1.0])
+    scaler = DynamicRewardScaler(["a", "b"], use_data=False, tau=100.0, clamp=(0.01, 100.0))
+    trainer = make_trainer(
+        monkeypatch, scaler, FakeRewardFunction(["a", "a", "b", "b"], [1.0, 1.0, 0.0, 0.0]), adv
+    )
+    trainer._generate_and_score_completions([])  # a training step starts the EMA
+    ema, metrics = scaler.gap_ema.clone(), {k: list(v) for k, v in trainer._metrics["train"].items()}
+    _logging(trainer, tmp_path).model.training = False
+    trainer.reward_function = FakeRewardFunction(["a", "a", "b", "b"], [0.0, 0.0, 1.0, 1.0])
+    out = trainer._generate_and_score_completions([])
+    assert torch.equal(out["advantages"], adv) and torch.equal(scaler.gap_ema, ema)
+    assert {k: list(v) for k, v in trainer._metrics["train"].items()} == metrics
+    assert not trainer._metrics["eval"] and not (tmp_path / "rollouts.jsonl").exists()
+
+
+def test_without_a_scaler_the_log_holds_trls_advantages_exactly(monkeypatch, tmp_path):
+    import json
+
+    adv = torch.tensor([0.7, -0.7, 1.0, -1.0])
+    trainer = make_trainer(
+        monkeypatch,
+        DynamicRewardScaler(["a"], use_data=False, use_model=False),
+        FakeRewardFunction(["a"] * 4, [0, 1, 0, 1]),
+        adv,
+    )
+    out = _logging(trainer, tmp_path)._generate_and_score_completions([])
+    row = json.loads((tmp_path / "rollouts.jsonl").read_text())
+    assert torch.equal(out["advantages"], adv)
+    assert [r["advantage"] for r in row["rollouts"]] == adv.tolist()
+    assert [r["reward"] for r in row["rollouts"]] == [0.0, 1.0, 0.0, 1.0] and row["step"] == 1

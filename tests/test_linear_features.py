@@ -115,6 +115,21 @@ def test_the_cut_decoder_gives_the_full_models_features_with_fewer_blocks(tmp_pa
     assert sum(p.numel() for p in one_block.parameters()) < sum(p.numel() for p in full.parameters())
 
 
+def test_a_model_whose_blocks_are_not_under_layers_is_read_whole():
+    from dr_irl.rewards.linear_features import decoder_through
+
+    class GPT2Like(torch.nn.Module):  # blocks under .h, as GPT-2 keeps them
+        def __init__(self) -> None:
+            super().__init__()
+            self.h = torch.nn.ModuleList([torch.nn.Linear(2, 2)])
+
+        def get_decoder(self):
+            return self
+
+    model = GPT2Like()
+    assert decoder_through(model, 1) is model and len(model.h) == 1
+
+
 def test_a_block_past_the_policys_last_is_refused_before_any_stage(compose_cfg):
     hidden = ["model=tiny", "reward_model=irl_category_hidden"]  # the tiny model has 2 blocks
     problems = config_problems(compose_cfg([*hidden, "reward_model.feature_layer=3"]))
@@ -145,7 +160,12 @@ def test_the_memory_plan_counts_only_the_blocks_the_features_keep(compose_cfg):
     hidden = REWARD_FOOTPRINTS.get("irl_linear")(cfg, RunShapes(shape, None, None), 2600)
     assert hidden.bytes == 2 * (500 + 2 * 200)  # the embedding and blocks 1..2
     cfg = compose_cfg(["reward_model=irl_category_hidden", "reward_model.feature_layer=4"])
-    assert REWARD_FOOTPRINTS.get("irl_linear")(cfg, RunShapes(shape, None, None), 2600).bytes == 2600
+    whole = REWARD_FOOTPRINTS.get("irl_linear")(cfg, RunShapes(shape, None, None), 2600)
+    assert whole.bytes == 2600 and "blocks 1..4)" in whole.note
+    # blocks not under .layers (GPT-2's .h): the features keep the whole model, and so does the plan
+    other = ModelShape(1300, 10, 4, 50, 10, tuple((f"h.{b}.q", 10, 10) for b in range(4)), "test")
+    cfg = compose_cfg(["reward_model=irl_category_hidden", "reward_model.feature_layer=1"])
+    assert REWARD_FOOTPRINTS.get("irl_linear")(cfg, RunShapes(other, None, None), 2600).bytes == 2600
 
 
 def test_the_policy_features_make_the_reward_stage_depend_on_the_initial_policy(compose_cfg):

@@ -154,6 +154,8 @@ def _cut_policy_bytes(shape: ModelShape | None, policy_bytes: int, block: int) -
     if shape is None or not shape.parameters:
         return policy_bytes
     per_block = sum(i * o for name, i, o in shape.linear_shapes if ".layers." in name) / shape.num_layers
+    if not per_block:  # blocks not under .layers: the features keep the whole model
+        return policy_bytes
     kept = min(block + 1, shape.num_layers)
     parameters = shape.vocab_size * shape.hidden_size + kept * per_block
     return min(policy_bytes, int(policy_bytes * parameters / shape.parameters))
@@ -162,11 +164,13 @@ def _cut_policy_bytes(shape: ModelShape | None, policy_bytes: int, block: int) -
 def _linear(cfg: DictConfig, shapes: RunShapes, policy_bytes: int) -> Component:
     rm = cfg.reward_model
     if rm.get("features") == "policy_hidden":
-        size = _cut_policy_bytes(shapes.policy if shapes else None, policy_bytes, rm.feature_layer)
+        policy = shapes.policy if shapes else None
+        size = _cut_policy_bytes(policy, policy_bytes, rm.feature_layer)
+        blocks = rm.feature_layer + 1 if policy is None else min(rm.feature_layer + 1, policy.num_layers)
         return Component(
             "reward models",
             size,
-            f"linear rewards on the frozen initial policy's hidden states (blocks 1..{rm.feature_layer + 1})",
+            f"linear rewards on the frozen initial policy's hidden states (blocks 1..{blocks})",
         )
     encoder = _minilm_shape()
     size = encoder.parameters * REWARD_BYTES if encoder else 0

@@ -78,6 +78,8 @@ def decoder_through(model, block: int):
     import torch
 
     decoder = model.get_decoder()
+    if not isinstance(getattr(decoder, "layers", None), torch.nn.ModuleList):
+        return model  # blocks kept elsewhere (GPT-2's .h, …): the whole model, the same φ, only slower
     blocks = list(decoder.layers)
     keep = min(int(block) + 1, len(blocks))
     decoder.layers = torch.nn.ModuleList(blocks[:keep])
