@@ -63,7 +63,9 @@ def make_trainer(monkeypatch, scaler, reward_function, advantages, accelerator=N
     return trainer
 
 
-def test_scaler_none_returns_trls_advantages_exactly(monkeypatch):
+def test_scaler_none_returns_trls_advantages_exactly(monkeypatch, tmp_path):
+    import json
+
     adv = torch.tensor([0.7, -0.7, 1.0, -1.0])
     trainer = make_trainer(
         monkeypatch,
@@ -71,9 +73,13 @@ def test_scaler_none_returns_trls_advantages_exactly(monkeypatch):
         FakeRewardFunction(["a"] * 4, [0, 1, 0, 1]),
         adv,
     )
-    out = trainer._generate_and_score_completions([])
+    out = _logging(trainer, tmp_path)._generate_and_score_completions([])
     assert torch.equal(out["advantages"], adv)
     assert not trainer._metrics["train"]
+    # and the rollout log holds TRL's advantages exactly, with the step's rewards
+    row = json.loads((tmp_path / "rollouts.jsonl").read_text())
+    assert [r["advantage"] for r in row["rollouts"]] == adv.tolist()
+    assert [r["reward"] for r in row["rollouts"]] == [0.0, 1.0, 0.0, 1.0] and row["step"] == 1
 
 
 def test_gap_scaler_multiplies_advantages_by_hand(monkeypatch):
@@ -152,20 +158,3 @@ def test_an_evaluation_batch_is_neither_scaled_nor_logged(monkeypatch, tmp_path)
     assert torch.equal(out["advantages"], adv) and torch.equal(scaler.gap_ema, ema)
     assert {k: list(v) for k, v in trainer._metrics["train"].items()} == metrics
     assert not trainer._metrics["eval"] and not (tmp_path / "rollouts.jsonl").exists()
-
-
-def test_without_a_scaler_the_log_holds_trls_advantages_exactly(monkeypatch, tmp_path):
-    import json
-
-    adv = torch.tensor([0.7, -0.7, 1.0, -1.0])
-    trainer = make_trainer(
-        monkeypatch,
-        DynamicRewardScaler(["a"], use_data=False, use_model=False),
-        FakeRewardFunction(["a"] * 4, [0, 1, 0, 1]),
-        adv,
-    )
-    out = _logging(trainer, tmp_path)._generate_and_score_completions([])
-    row = json.loads((tmp_path / "rollouts.jsonl").read_text())
-    assert torch.equal(out["advantages"], adv)
-    assert [r["advantage"] for r in row["rollouts"]] == adv.tolist()
-    assert [r["reward"] for r in row["rollouts"]] == [0.0, 1.0, 0.0, 1.0] and row["step"] == 1
