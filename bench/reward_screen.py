@@ -61,30 +61,20 @@ def guided_samples(train, samples, args) -> dict[str, list[str]]:
 
 
 def linear_scorer(pairs, train, args):
-    """The linear IRL rewards (θ per category and label) of ``pairs``, on the frozen MiniLM encoder."""
-    import numpy as np
-
+    """The linear IRL rewards (θ per category and label) of ``pairs``, on frozen features (``--features``)."""
     from dr_irl.encoders.text import SentenceTransformerEncoder
-    from dr_irl.rewards.linear_features import PolicyHiddenFeatures, SentenceFeatures
-    from dr_irl.rewards.linear_irl import LinearRewardModels, fit_routes
+    from dr_irl.rewards.linear_features import PolicyHiddenFeatures, SentenceFeatures, decoder_through
+    from dr_irl.rewards.linear_irl import LinearRewardModels, cached_embed, fit_routes
 
     if args.features == "policy_hidden":
         from dr_irl.models import load_causal_lm, load_tokenizer
 
         model, tokenizer = load_causal_lm(args.policy), load_tokenizer(args.policy)
-        featurize = PolicyHiddenFeatures(model, tokenizer, args.feature_layer)
+        decoder = decoder_through(model, args.feature_layer)  # the blocks φ needs, as a run keeps them
+        featurize = PolicyHiddenFeatures(decoder, tokenizer, args.feature_layer)
     else:
         featurize = SentenceFeatures(SentenceTransformerEncoder(minilm_folder()))
-    cache: dict[str, np.ndarray] = {}
-
-    def embed(prompts, texts):
-        keys = [featurize.key(p, t) for p, t in zip(prompts, texts, strict=True)]
-        fresh = {k: (p, t) for k, p, t in zip(keys, prompts, texts, strict=True) if k not in cache}
-        if fresh:
-            values = featurize([p for p, _ in fresh.values()], [t for _, t in fresh.values()])
-            cache.update(zip(fresh, values, strict=True))
-        return np.stack([cache[k] for k in keys])
-
+    embed = cached_embed(featurize, {})
     harmful = {r.id: r.harmful for r in train}
     thetas = fit_routes(
         pairs, harmful, embed, CATEGORIES, True, args.pool_weight, args.l2, featurize.standardize

@@ -283,6 +283,15 @@ class TrackerCallback(TrainerCallback):
         self.tracker.log({**metrics, f"{self.prefix}/step": state.global_step + self.step_offset})
 
 
+def resumed_step(resume_from_checkpoint) -> int:
+    """The step of the checkpoint ``train(resume_from_checkpoint=...)`` resumes from (0: a fresh start)."""
+    if not isinstance(resume_from_checkpoint, str):
+        return 0
+    from dr_irl.io import read_json
+
+    return int(read_json(Path(resume_from_checkpoint) / "trainer_state.json")["global_step"])
+
+
 def drop_rows_after(path: Path, step: int) -> None:
     """Remove from a per-step jsonl log (rows with a ``step``) the rows after ``step``: what an interrupted
     run logged past the checkpoint the new run resumes from (``step`` 0: a fresh start, all of them)."""

@@ -135,8 +135,12 @@ def _embedder(ctx: Context):
     """φ of (prompt, text) pairs, each computed once per run: refits in iterative IRL reuse the cache, and a
     resumed run gets it back from the checkpoint (a batch pads its texts to a common length, which moves φ
     in the last float bits, so encoding the same texts in other batches would not give the same θ)."""
-    featurize = linear_features(ctx)
-    cache: dict[str, np.ndarray] = embedding_cache(ctx)
+    return cached_embed(linear_features(ctx), embedding_cache(ctx))
+
+
+def cached_embed(featurize, cache: dict[str, np.ndarray]):
+    """``embed(prompts, texts)``: φ of each pair, computed by ``featurize`` once per ``featurize.key`` and kept
+    in ``cache``."""
 
     def embed(prompts: list[str], texts: list[str]) -> np.ndarray:
         keys = [featurize.key(p, t) for p, t in zip(prompts, texts, strict=True)]

@@ -65,11 +65,9 @@ class RewardRefreshMixin:
     def train(self, resume_from_checkpoint=None, **kwargs):
         """Training, with the refreshed reward restored first when resuming (and its log cut back)."""
         from dr_irl.errors import ConfigError
-        from dr_irl.hf_trainer import drop_rows_after
-        from dr_irl.io import read_json
+        from dr_irl.hf_trainer import drop_rows_after, resumed_step
 
         if self.reward_refresh is not None:
-            step = 0
             if isinstance(resume_from_checkpoint, str):
                 saved = Path(resume_from_checkpoint) / REFRESH_STATE
                 if not saved.is_file():
@@ -78,7 +76,8 @@ class RewardRefreshMixin:
                         "optimizer.reward_refresh_every; delete the checkpoint or keep the setting it ran with"
                     )
                 self.reward_refresh.load(Path(resume_from_checkpoint))
-                step = read_json(Path(resume_from_checkpoint) / "trainer_state.json")["global_step"]
             if self.accelerator.is_main_process:
-                drop_rows_after(Path(self.args.output_dir).parent / REFRESH_LOG, step)
+                drop_rows_after(
+                    Path(self.args.output_dir).parent / REFRESH_LOG, resumed_step(resume_from_checkpoint)
+                )
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)

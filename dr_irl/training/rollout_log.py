@@ -28,15 +28,11 @@ class RolloutLogMixin:
         return Path(output_dir).parent / ROLLOUTS
 
     def train(self, resume_from_checkpoint=None, **kwargs):
-        from dr_irl.hf_trainer import drop_rows_after
-        from dr_irl.io import read_json
+        from dr_irl.hf_trainer import drop_rows_after, resumed_step
 
         path = self._rollout_log()
         if path is not None and self.accelerator.is_main_process:
-            step = 0
-            if isinstance(resume_from_checkpoint, str):
-                step = read_json(Path(resume_from_checkpoint) / "trainer_state.json")["global_step"]
-            drop_rows_after(path, step)
+            drop_rows_after(path, resumed_step(resume_from_checkpoint))
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def _record_rollouts(self, advantages: torch.Tensor) -> None:

@@ -39,12 +39,11 @@ class ScalerStateMixin:
     def train(self, resume_from_checkpoint=None, **kwargs):
         """Training, with the scaler's state restored first when resuming from a checkpoint (and the per-step
         α log cut back to that step)."""
-        from dr_irl.hf_trainer import drop_rows_after
+        from dr_irl.hf_trainer import drop_rows_after, resumed_step
         from dr_irl.io import read_json
 
-        step = 0
+        step = resumed_step(resume_from_checkpoint)
         if isinstance(resume_from_checkpoint, str):
-            step = read_json(Path(resume_from_checkpoint) / "trainer_state.json")["global_step"]
             saved = Path(resume_from_checkpoint) / SCALER_STATE
             if saved.is_file():
                 state = read_json(saved)
