@@ -164,6 +164,9 @@ class RewardModelConfig:
     label_splits: list[str] = field(default_factory=lambda: ["dev", "methods", "fresh"])
     sample_max_new_tokens: int = 32
     sample_temperature: float = 1.0
+    # the policy π_ref of the IRL pairs (its samples are the negatives; policy_hidden reads its hidden state):
+    # init (the policy RL starts from, after the warm start when there is one) | base (the model before it)
+    reference_policy: str = "init"
     epochs: float = 4.0
     learning_rate: float = 2e-4
     batch_size: int = 8

@@ -94,6 +94,14 @@ def init_policy_path(ctx: Context) -> str:
     return base_model_path(ctx)
 
 
+def reward_reference_path(ctx: Context) -> str:
+    """π_ref of the reward: whose samples are the IRL negatives and whose hidden states ``policy_hidden`` reads
+    (``reward_model.reference_policy``: the initial policy, or the base model before the warm start)."""
+    if ctx.cfg.reward_model.reference_policy == "base":
+        return base_model_path(ctx)
+    return init_policy_path(ctx)
+
+
 def sft_policy_path(ctx: Context) -> str:
     """π_SFT, the ``sft_policy`` stage's model."""
     return str(ctx.output("sft_policy") / "model")

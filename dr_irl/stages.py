@@ -21,6 +21,7 @@ from dr_irl.run_artifacts import (
     load_policy,
     records,
     reference_samples,
+    reward_reference_path,
     sample_reward_prompts,
     sft_policy_path,
     text_encoder,
@@ -92,9 +93,10 @@ def stage_warm_start(ctx: Context, out: Path) -> dict:
 
 
 def stage_reference_samples(ctx: Context, out: Path) -> dict:
-    """ỹ ~ π_ref(·|x) for every IRL training prompt: the negatives of the reward models (and of DPO)."""
+    """ỹ ~ π_ref(·|x) for every IRL training prompt: the negatives of the reward models (and of DPO); π_ref is
+    ``reward_model.reference_policy``."""
     return sample_reward_prompts(
-        ctx, init_policy_path(ctx), out / "samples.jsonl", "reference samples", guided=True
+        ctx, reward_reference_path(ctx), out / "samples.jsonl", "reference samples", guided=True
     )
 
 
@@ -261,6 +263,7 @@ SAMPLE_KEYS = (
     "reward_model.sample_max_new_tokens",
     "reward_model.sample_temperature",
     "reward_model.guided_words",
+    "reward_model.reference_policy",
 )
 
 STAGES = [

@@ -154,6 +154,7 @@ RULES: list[Bound | Choice] = [
     at_least("reward_model.feature_layer", 1),
     at_least("reward_model.sample_max_new_tokens", 1),
     positive("reward_model.sample_temperature"),
+    Choice("reward_model.reference_policy", ("init", "base")),
     at_least("reward_model.probe_epochs", 1),
     positive("reward_model.probe_learning_rate"),
     # policy optimizer

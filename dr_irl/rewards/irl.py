@@ -35,7 +35,7 @@ from dr_irl.rewards.backbones import (
     score_texts,
 )
 from dr_irl.rewards.families import register_family
-from dr_irl.run_artifacts import init_policy_path, reward_pairs
+from dr_irl.run_artifacts import reward_pairs, reward_reference_path
 
 T = TypeVar("T")
 
@@ -195,7 +195,8 @@ def classifier_scorer(ctx: Context, folder: Path):
         ctx.cfg.dataset.categories,
         rm.max_length,
         device=device(ctx.cfg.hardware.use_cpu),
-        base_path=resolve_backbone_path(rm.backbone, init_policy_path(ctx)),  # adapters: this run's backbone
+        # adapters: this run's backbone
+        base_path=resolve_backbone_path(rm.backbone, reward_reference_path(ctx)),
     )
 
 
@@ -204,7 +205,7 @@ def train_per_category(ctx: Context, out: Path, items: list, train: Callable[...
     ``reward_model.per_category`` (one per category, or one ``shared``) into ``out/models/<name>``; each
     model's curves go to the tracker under ``<stage>/<name>``. Returns the summaries by model."""
     rm = ctx.cfg.reward_model
-    backbone = resolve_backbone_path(rm.backbone, init_policy_path(ctx))
+    backbone = resolve_backbone_path(rm.backbone, reward_reference_path(ctx))
     summary = {}
     for name, group in model_groups(items, ctx.cfg.dataset.categories, rm.per_category).items():
         summary[name] = train(

@@ -96,10 +96,10 @@ def minilm_features(ctx: Context) -> SentenceFeatures:
 
 @LINEAR_FEATURES.register("policy_hidden")
 def policy_hidden_features(ctx: Context) -> PolicyHiddenFeatures:
-    from dr_irl.run_artifacts import init_policy_path, load_policy
+    from dr_irl.run_artifacts import load_policy, reward_reference_path
 
     rm = ctx.cfg.reward_model
-    model, tokenizer = load_policy(ctx, init_policy_path(ctx), dtype=ctx.cfg.model.dtype)  # as trained
+    model, tokenizer = load_policy(ctx, reward_reference_path(ctx), dtype=ctx.cfg.model.dtype)  # as trained
     layers = model.config.num_hidden_layers
     if not 1 <= rm.feature_layer <= layers:
         from dr_irl.errors import ConfigError

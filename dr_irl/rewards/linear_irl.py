@@ -264,8 +264,10 @@ def refreshing_linear_reward(ctx: Context) -> RefreshingLinearReward:
 
 
 def _linear_reads(cfg) -> tuple[str, ...]:
-    """The policy's own features read the initial policy (the warm-started one, when enabled)."""
-    return ("warm_start",) if cfg.reward_model.get("features") == "policy_hidden" else ()
+    """The policy's own features read π_ref: the initial policy (the warm-started one, when enabled) unless
+    ``reward_model.reference_policy=base``."""
+    reads_init = cfg.reward_model.get("reference_policy", "init") == "init"
+    return ("warm_start",) if cfg.reward_model.get("features") == "policy_hidden" and reads_init else ()
 
 
 @register_family("irl_linear", scorer=linear_scorer, reads=_linear_reads)
