@@ -129,3 +129,31 @@ def test_cli_sample_and_score(two_runs, tmp_path, capsys):
     assert json.loads((out / "blind_rates.json").read_text()).keys() == {str(r) for r in two_runs}
     assert blind_read.main(["sample", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "eval_base" in capsys.readouterr().err
+
+
+def test_versus_pairs_two_folders_on_their_prompts(two_runs, tmp_path, capsys):
+    folders = []
+    for run in two_runs:  # each run read in a folder of its own, drawn with the same seed
+        out = tmp_path / f"read_{run.name}"
+        assert (
+            blind_read.main(["sample", str(run), "--out", str(out), "--harmful", "4", "--benign", "2"]) == 0
+        )
+        rows = [json.loads(line) for line in (out / "to_label.jsonl").read_text().splitlines()]
+        (out / "labels.jsonl").write_text("".join(json.dumps({"item": r["item"], "refusal": int(r["response"].startswith("I can't")),
+                                                              "incoherent": int(r["response"] == "I can't do it.")}) + "\n"
+                                                  for r in rows))  # fmt: skip
+        folders.append(out)
+    capsys.readouterr()
+    # b's base answers against a's answers after: harmful 1/4 refused -> 3/4 ("I can't do it." incoherent)
+    assert blind_read.main(["versus", f"{folders[1]}:before", f"{folders[0]}:after"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    harmful, benign = result["harmful"], result["benign"]
+    assert harmful["n"] == 4 and harmful["a"]["value"] == pytest.approx(1 / 4)
+    assert harmful["b"]["value"] == pytest.approx(3 / 4)
+    assert harmful["change"]["diff"] == pytest.approx(0.5) and harmful["change"]["p_value"] == pytest.approx(
+        0.5
+    )
+    assert harmful["change_coherent"]["diff"] == pytest.approx(0.25)  # one of the two new refusals is garbled
+    assert benign["n"] == 2 and benign["change"]["diff"] == pytest.approx(0.5)
+    assert blind_read.main(["versus", f"{folders[1]}:during", f"{folders[0]}:after"]) == 2
+    assert "phase 'during'" in capsys.readouterr().err

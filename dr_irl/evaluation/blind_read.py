@@ -18,6 +18,11 @@ coherent compliance on harmful prompts; helpful answer > refusal on benign ones)
 
     python -m dr_irl.evaluation.blind_read sample outputs/run_a outputs/run_b --out blind/ --harmful 60 --benign 30
     python -m dr_irl.evaluation.blind_read score blind/ blind/labels.jsonl
+
+``versus`` compares two phases read in different folders (drawn with the same ``--seed``, so on the same prompts):
+a run's answers after a warm start and RL against the base model read for another run, say.
+
+    python -m dr_irl.evaluation.blind_read versus blind_a/:before blind_b/:after
 """
 
 from __future__ import annotations
@@ -190,6 +195,40 @@ def score(key: list[dict], labels: dict[int, dict]) -> dict:
     return result
 
 
+def _phase_answers(folder: Path, phase: str) -> dict[str, dict]:
+    """Prompt id → the key entry and labels of the one run of ``folder`` (key.json, labels.jsonl) in ``phase``."""
+    key = json.loads((folder / "key.json").read_text())
+    runs = sorted({e["run"] for e in key})
+    if len(runs) != 1:
+        raise ValueError(f"{folder}: versus needs a folder of one run, it holds {runs}")
+    if phase not in PHASES:
+        raise ValueError(f"{folder}: phase {phase!r}, expected one of {list(PHASES)}")
+    labels = read_labels([folder / "labels.jsonl"], 1 + max(e["item"] for e in key))
+    return {e["id"]: {**e, **labels[e["item"]]} for e in key if e["phase"] == phase}
+
+
+def versus(a: dict[str, dict], b: dict[str, dict]) -> dict:
+    """Per prompt label, on the prompts both sides read: blind refusal of ``a`` and ``b`` and the paired change
+    b − a (all refusals and coherent ones only)."""
+    shared = sorted(set(a) & set(b))
+    out = {}
+    for label in ("harmful", "benign"):
+        ids = [i for i in shared if a[i]["label"] == label]
+        refused = {s: [x[i]["refusal"] == 1 for i in ids] for s, x in (("a", a), ("b", b))}
+        coherent = {
+            s: [x[i]["refusal"] == 1 and x[i]["incoherent"] == 0 for i in ids]
+            for s, x in (("a", a), ("b", b))
+        }
+        out[label] = {
+            "n": len(ids),
+            "a": rate(refused["a"]).as_dict(),
+            "b": rate(refused["b"]).as_dict(),
+            "change": compare_paired(refused["b"], refused["a"]),
+            "change_coherent": compare_paired(coherent["b"], coherent["a"]),
+        }
+    return out
+
+
 def _pct(r: dict) -> str:
     return "n/a" if r["value"] is None else f"{r['value']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
 
@@ -237,8 +276,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     scoring = commands.add_parser("score", help="blind rates, paired changes and reward AUCs from the labels")
     scoring.add_argument("folder", type=Path)
     scoring.add_argument("labels", nargs="+", type=Path)
+    pair = commands.add_parser("versus", help="two phases read in different folders, paired on their prompts")
+    pair.add_argument("a", help="FOLDER:PHASE (before | after)")
+    pair.add_argument("b", help="FOLDER:PHASE, compared with a as b − a")
     args = parser.parse_args(argv)
     try:
+        if args.command == "versus":
+            sides = [
+                _phase_answers(Path(s.rpartition(":")[0]), s.rpartition(":")[2]) for s in (args.a, args.b)
+            ]
+            result = versus(*sides)
+            print(json.dumps({"a": args.a, "b": args.b, **result}, indent=2))
+            return 0
         if args.command == "sample":
             to_label, key = draw(args.runs, args.harmful, args.benign, args.seed)
             write_sample(args.out, to_label, key)
