@@ -140,3 +140,16 @@ def test_best_of_n_summary_names_its_sampling_seed(compose_cfg, tmp_path, monkey
     Ctx.cfg = compose_cfg(["optimizer=best_of_n", "optimizer.sample_from=init", "optimizer.seed=1"])
     summaries.append(best_of_n.run_best_of_n(Ctx(), tmp_path / "policy"))
     assert [s["seed"] for s in summaries] == [2, 1]
+
+
+def test_each_model_sizes_its_warm_start_and_the_command_line_wins(compose_cfg):
+    def warm(*overrides: str) -> tuple[float, float]:
+        cfg = compose_cfg(list(overrides))
+        return cfg.warm_start.epochs, cfg.warm_start.learning_rate
+
+    assert warm("model=tiny") == (3.0, 1e-3)  # a random-weight model needs a long, hard SFT to speak
+    assert warm("model=random-0.5b") == (3.0, 1e-3)
+    assert warm("model=smollm2-135m") == (1.0, 1e-5)  # a chat model: a short, gentle one
+    assert warm("model=llama3-8b") == (1.0, 1e-5)
+    assert warm("model=tiny", "warm_start=pretrained") == (1.0, 1e-5)
+    assert warm("model=smollm2-135m", "warm_start.learning_rate=3e-5") == (1.0, 3e-5)
