@@ -246,6 +246,12 @@ def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
     return stage in reads or stage in method_of(cfg).reads(cfg)
 
 
+def _reference_policy_deps(cfg: DictConfig) -> tuple[str, ...]:
+    """What π_ref's samples read: the warm-started policy, unless ``reward_model.reference_policy=base``."""
+    base = cfg.reward_model.get("reference_policy", "init") == "base"
+    return ("data", "demonstrations") if base else ("data", "demonstrations", "warm_start")
+
+
 def _reference_samples_read(cfg: DictConfig) -> bool:
     """Whether anything reads ỹ ~ π_ref: a reward family that learns from pairs, the method (DPO's pairs) or
     α^D's offline hardness (a run with the programmatic judge reward and GRPO skips the stage)."""
@@ -288,7 +294,7 @@ STAGES = [
         "reference_samples",
         stage_reference_samples,
         keys=SAMPLE_KEYS,
-        deps=("data", "demonstrations", "warm_start"),
+        deps=_reference_policy_deps,
         enabled=_reference_samples_read,
     ),
     Stage(

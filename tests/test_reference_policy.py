@@ -41,6 +41,11 @@ def test_base_reference_samples_are_not_the_warm_started_ones_and_hidden_feature
         for ref in ("init", "base")
     }
     assert prints["init"] != prints["base"]
+    assert "warm_start" in samples.deps(compose_cfg(["model.warm_start=true"]))
+    # the base model's samples do not depend on the warm start: a new warm start reuses them
+    assert "warm_start" not in samples.deps(
+        compose_cfg(["model.warm_start=true", "reward_model.reference_policy=base"])
+    )
     hidden = ["reward_model=irl_category_hidden", "model.warm_start=true"]
     assert "warm_start" in family_reads(compose_cfg(hidden), "irl_linear")
     assert "warm_start" not in family_reads(
