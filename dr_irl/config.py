@@ -110,7 +110,9 @@ class ModelConfig:
     revision: str | None = None
     trust_remote_code: bool = False
     dtype: str = "float32"  # float32 | bfloat16 | float16
-    warm_start: bool = False  # SFT on demonstrations before RL (random-weight models need it; conf/warm_start/)
+    warm_start: bool = (
+        False  # SFT on demonstrations before RL (random-weight models need it; conf/warm_start/)
+    )
     lora: LoraConfig = field(default_factory=LoraConfig)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
@@ -164,8 +166,8 @@ class RewardModelConfig:
     label_splits: list[str] = field(default_factory=lambda: ["dev", "methods", "fresh"])
     sample_max_new_tokens: int = 32
     sample_temperature: float = 1.0
-    # the policy π_ref of the IRL pairs (its samples are the negatives; policy_hidden reads its hidden state):
-    # init (the policy RL starts from, after the warm start when there is one) | base (the model before it)
+    # π_ref, whose samples every sample-reading component uses (IRL negatives, DPO, α^D's δ̄, AfD) and whose hidden
+    # state policy_hidden reads: init (the policy RL starts from, warm-started if enabled) | base (the model before)
     reference_policy: str = "init"
     epochs: float = 4.0
     learning_rate: float = 2e-4

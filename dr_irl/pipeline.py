@@ -41,8 +41,8 @@ class Stage:
 
     name: str
     run: Callable[[Context, Path], dict[str, Any]]
-    keys: tuple[str, ...] = ()
-    deps: tuple[str, ...] | Callable[[DictConfig], tuple[str, ...]] = ()  # static, or chosen by the config
+    keys: tuple[str, ...] | Callable[[DictConfig], tuple[str, ...]] = ()  # static, or chosen by the config
+    deps: tuple[str, ...] | Callable[[DictConfig], tuple[str, ...]] = ()
     enabled: Callable[[DictConfig], bool] = lambda cfg: True
     cached: bool = True  # False: always rerun (cheap reporting stages)
     all_ranks: bool = False  # True: every process runs it (distributed training); else rank 0, others wait
@@ -83,6 +83,11 @@ def _without_neutral(value: Any) -> Any:
     return value
 
 
+def stage_keys(stage: Stage, cfg: DictConfig) -> tuple[str, ...]:
+    """The config paths ``stage`` reads under ``cfg``."""
+    return stage.keys(cfg) if callable(stage.keys) else stage.keys
+
+
 def fingerprint(
     cfg: DictConfig, stage: Stage, dep_prints: dict[str, str], inputs: dict[str, dict] | None = None
 ) -> str:
@@ -91,7 +96,7 @@ def fingerprint(
         key: _without_neutral(OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True))
         if OmegaConf.is_config(OmegaConf.select(cfg, key))
         else OmegaConf.select(cfg, key)
-        for key in stage.keys
+        for key in stage_keys(stage, cfg)
     }
     payload = {"stage": stage.name, "config": selected, "deps": dep_prints}
     if inputs:
@@ -126,7 +131,7 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
         tmp = stage_root / f".{stage.name}.tmp"
         decision = None
         if main:  # rank 0 decides (and restores) alone, every rank follows: they never disagree on a stage
-            inputs = input_hashes(ctx.cfg, stage.keys)
+            inputs = input_hashes(ctx.cfg, stage_keys(stage, ctx.cfg))
             fp = fingerprint(ctx.cfg, stage, {d: digests[d] for d in deps if d in digests}, inputs)
             decision = (_reuse(stage, fp, final, tmp, inputs, ctx.cfg.resume, cache), fp, inputs)
         how, fp, inputs = broadcast_from_main(decision)

@@ -94,12 +94,17 @@ def init_policy_path(ctx: Context) -> str:
     return base_model_path(ctx)
 
 
+def reference_is_base(cfg) -> bool:
+    """Whether π_ref is the base model while the policy is warm-started (``reward_model.reference_policy=base``);
+    without a warm start the two are the same model."""
+    return bool(cfg.model.warm_start) and cfg.reward_model.get("reference_policy", "init") == "base"
+
+
 def reward_reference_path(ctx: Context) -> str:
-    """π_ref of the reward: whose samples are the IRL negatives and whose hidden states ``policy_hidden`` reads
-    (``reward_model.reference_policy``: the initial policy, or the base model before the warm start)."""
-    if ctx.cfg.reward_model.reference_policy == "base":
-        return base_model_path(ctx)
-    return init_policy_path(ctx)
+    """π_ref: the model whose samples every sample-reading component uses (the IRL negatives, DPO's rejected
+    answers, α^D's offline δ̄, AfD's and RRM's negatives) and whose hidden states ``policy_hidden`` reads —
+    the initial policy, or the base model before the warm start (``reward_model.reference_policy``)."""
+    return base_model_path(ctx) if reference_is_base(ctx.cfg) else init_policy_path(ctx)
 
 
 def sft_policy_path(ctx: Context) -> str:

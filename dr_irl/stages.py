@@ -20,6 +20,7 @@ from dr_irl.run_artifacts import (
     init_policy_path,
     load_policy,
     records,
+    reference_is_base,
     reference_samples,
     reward_reference_path,
     sample_reward_prompts,
@@ -248,8 +249,14 @@ def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
 
 def _reference_policy_deps(cfg: DictConfig) -> tuple[str, ...]:
     """What π_ref's samples read: the warm-started policy, unless ``reward_model.reference_policy=base``."""
-    base = cfg.reward_model.get("reference_policy", "init") == "base"
-    return ("data", "demonstrations") if base else ("data", "demonstrations", "warm_start")
+    return ("data", "demonstrations") if reference_is_base(cfg) else ("data", "demonstrations", "warm_start")
+
+
+def _reference_sample_keys(cfg: DictConfig) -> tuple[str, ...]:
+    """The sampling keys; with π_ref the base model the warm start's settings do not change its samples."""
+    if not reference_is_base(cfg):
+        return SAMPLE_KEYS
+    return (*(key for key in SAMPLE_KEYS if key != "warm_start"), "reward_model.reference_policy")
 
 
 def _reference_samples_read(cfg: DictConfig) -> bool:
@@ -269,7 +276,6 @@ SAMPLE_KEYS = (
     "reward_model.sample_max_new_tokens",
     "reward_model.sample_temperature",
     "reward_model.guided_words",
-    "reward_model.reference_policy",
 )
 
 STAGES = [
@@ -293,7 +299,7 @@ STAGES = [
     Stage(
         "reference_samples",
         stage_reference_samples,
-        keys=SAMPLE_KEYS,
+        keys=_reference_sample_keys,
         deps=_reference_policy_deps,
         enabled=_reference_samples_read,
     ),

@@ -155,5 +155,15 @@ def test_versus_pairs_two_folders_on_their_prompts(two_runs, tmp_path, capsys):
     )
     assert harmful["change_coherent"]["diff"] == pytest.approx(0.25)  # one of the two new refusals is garbled
     assert benign["n"] == 2 and benign["change"]["diff"] == pytest.approx(0.5)
+    assert result["only_a"] == result["only_b"] == 0
     assert blind_read.main(["versus", f"{folders[1]}:during", f"{folders[0]}:after"]) == 2
     assert "phase 'during'" in capsys.readouterr().err
+    assert blind_read.main(["versus", str(folders[1]), f"{folders[0]}:after"]) == 2
+    assert "FOLDER:PHASE" in capsys.readouterr().err
+    sides = [blind_read._phase_answers(folder, "before") for folder in folders]
+    with pytest.raises(ValueError, match="no prompt in common"):
+        blind_read.versus(sides[0], {f"other-{k}": v for k, v in sides[1].items()})
+    first = next(iter(sides[1]))
+    flipped = "benign" if sides[1][first]["label"] == "harmful" else "harmful"
+    with pytest.raises(ValueError, match=f"prompt {first} is"):
+        blind_read.versus(sides[0], {**sides[1], first: {**sides[1][first], "label": flipped}})

@@ -209,9 +209,18 @@ def _phase_answers(folder: Path, phase: str) -> dict[str, dict]:
 
 def versus(a: dict[str, dict], b: dict[str, dict]) -> dict:
     """Per prompt label, on the prompts both sides read: blind refusal of ``a`` and ``b`` and the paired change
-    b − a (all refusals and coherent ones only)."""
+    b − a (all refusals and coherent ones only); ``only_a`` / ``only_b`` count the prompts one side lacks."""
     shared = sorted(set(a) & set(b))
-    out = {}
+    if not shared:
+        raise ValueError(
+            "versus: the two folders read no prompt in common (were they drawn with the same --seed?)"
+        )
+    mismatched = [i for i in shared if a[i]["label"] != b[i]["label"]]
+    if mismatched:
+        raise ValueError(
+            f"versus: prompt {mismatched[0]} is {a[mismatched[0]]['label']} in one folder, not the other"
+        )
+    out: dict = {"only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a))}
     for label in ("harmful", "benign"):
         ids = [i for i in shared if a[i]["label"] == label]
         refused = {s: [x[i]["refusal"] == 1 for i in ids] for s, x in (("a", a), ("b", b))}
@@ -282,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "versus":
+            if ":" not in args.a or ":" not in args.b:
+                raise ValueError("versus: give each side as FOLDER:PHASE (before | after)")
             sides = [
                 _phase_answers(Path(s.rpartition(":")[0]), s.rpartition(":")[2]) for s in (args.a, args.b)
             ]

@@ -270,7 +270,12 @@ def probe_scorer(ctx: Context, folder: Path):
     return ProbeScorer(probe, model, tokenizer, ctx.cfg.reward_model.pooling)
 
 
-@register_family("representation", scorer=probe_scorer)
+def _reads_initial_policy(cfg) -> tuple[str, ...]:
+    """The probe reads the initial policy's hidden states: the warm-started one, when enabled."""
+    return ("warm_start",)
+
+
+@register_family("representation", scorer=probe_scorer, reads=_reads_initial_policy)
 def train_representation(ctx: Context, out: Path) -> dict:
     """RRM's hybrid probe on the (frozen) initial policy's hidden states, margin-1 pairwise loss."""
     if not is_main_process():  # one probe, trained once (rank 0), read by every rank
