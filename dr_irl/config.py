@@ -110,9 +110,8 @@ class ModelConfig:
     revision: str | None = None
     trust_remote_code: bool = False
     dtype: str = "float32"  # float32 | bfloat16 | float16
-    warm_start: bool = (
-        False  # SFT on demonstrations before RL (random-weight models need it; conf/warm_start/)
-    )
+    # SFT on the demonstrations before RL (random-weight models need it; its size: conf/warm_start/)
+    warm_start: bool = False
     lora: LoraConfig = field(default_factory=LoraConfig)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)

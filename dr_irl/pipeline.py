@@ -88,6 +88,11 @@ def stage_keys(stage: Stage, cfg: DictConfig) -> tuple[str, ...]:
     return stage.keys(cfg) if callable(stage.keys) else stage.keys
 
 
+def stage_deps(stage: Stage, cfg: DictConfig) -> tuple[str, ...]:
+    """The stages ``stage`` reads under ``cfg``."""
+    return stage.deps(cfg) if callable(stage.deps) else stage.deps
+
+
 def fingerprint(
     cfg: DictConfig, stage: Stage, dep_prints: dict[str, str], inputs: dict[str, dict] | None = None
 ) -> str:
@@ -126,7 +131,7 @@ def run_stages(stages: list[Stage], ctx: Context) -> dict[str, dict]:
             break
         if not stage.enabled(ctx.cfg):
             continue
-        deps = stage.deps(ctx.cfg) if callable(stage.deps) else stage.deps
+        deps = stage_deps(stage, ctx.cfg)
         final = stage_root / stage.name
         tmp = stage_root / f".{stage.name}.tmp"
         decision = None

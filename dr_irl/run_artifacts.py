@@ -100,6 +100,11 @@ def reference_is_base(cfg) -> bool:
     return bool(cfg.model.warm_start) and cfg.reward_model.get("reference_policy", "init") == "base"
 
 
+def reference_reads(cfg) -> tuple[str, ...]:
+    """The stage whose model π_ref is: the warm start, unless π_ref is the base model."""
+    return () if reference_is_base(cfg) else ("warm_start",)
+
+
 def reward_reference_path(ctx: Context) -> str:
     """π_ref: the model whose samples every sample-reading component uses (the IRL negatives, DPO's rejected
     answers, α^D's offline δ̄, AfD's and RRM's negatives) and whose hidden states ``policy_hidden`` reads —

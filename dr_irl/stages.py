@@ -21,6 +21,7 @@ from dr_irl.run_artifacts import (
     load_policy,
     records,
     reference_is_base,
+    reference_reads,
     reference_samples,
     reward_reference_path,
     sample_reward_prompts,
@@ -249,7 +250,7 @@ def _read_by_some_component(cfg: DictConfig, stage: str) -> bool:
 
 def _reference_policy_deps(cfg: DictConfig) -> tuple[str, ...]:
     """What π_ref's samples read: the warm-started policy, unless ``reward_model.reference_policy=base``."""
-    return ("data", "demonstrations") if reference_is_base(cfg) else ("data", "demonstrations", "warm_start")
+    return ("data", "demonstrations", *reference_reads(cfg))
 
 
 def _reference_sample_keys(cfg: DictConfig) -> tuple[str, ...]:

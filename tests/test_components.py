@@ -13,6 +13,7 @@ from conftest import TINY_RUN, train_entry, two_category_data
 
 from dr_irl.data.refusals import RuleRefusalJudge
 from dr_irl.distributed.memory import REWARD_FOOTPRINTS, Component
+from dr_irl.pipeline import stage_deps
 from dr_irl.registry import Registry
 from dr_irl.rewards.families import REWARD_FAMILIES, register_family, reward_models
 from dr_irl.run_artifacts import init_policy_path, records
@@ -27,8 +28,7 @@ def stage(name: str):
 
 
 def deps(cfg, name: str) -> tuple[str, ...]:
-    found = stage(name).deps
-    return found(cfg) if callable(found) else found
+    return stage_deps(stage(name), cfg)
 
 
 def test_registry_loads_its_builtin_modules_at_the_first_lookup(tmp_path, monkeypatch):

@@ -35,7 +35,7 @@ from dr_irl.rewards.backbones import (
     score_texts,
 )
 from dr_irl.rewards.families import register_family
-from dr_irl.run_artifacts import reference_is_base, reward_pairs, reward_reference_path
+from dr_irl.run_artifacts import reference_reads, reward_pairs, reward_reference_path
 
 T = TypeVar("T")
 
@@ -228,8 +228,7 @@ def train_pairwise(ctx: Context, out: Path, pairs: list, label: str) -> dict:
 
 def _reads_policy_backbone(cfg) -> tuple[str, ...]:
     """A backbone of the policy's own weights is π_ref's: the warm-started policy unless π_ref is the base model."""
-    policy = cfg.reward_model.backbone.source == "policy"
-    return ("warm_start",) if policy and not reference_is_base(cfg) else ()
+    return reference_reads(cfg) if cfg.reward_model.backbone.source == "policy" else ()
 
 
 @register_family("irl", scorer=classifier_scorer, reads=_reads_policy_backbone)

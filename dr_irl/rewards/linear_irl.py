@@ -31,7 +31,7 @@ from dr_irl.io import atomic_write_json
 from dr_irl.pipeline import Context
 from dr_irl.rewards.families import prompt_labels, register_family
 from dr_irl.rewards.linear_features import linear_features
-from dr_irl.run_artifacts import record_labels, records, reference_is_base, reward_pairs
+from dr_irl.run_artifacts import record_labels, records, reference_reads, reward_pairs
 
 SHARED = "shared"
 # iterative IRL's state, in its checkpoints and its policy stage: θ and the rollouts; φ of the texts fitted
@@ -266,8 +266,7 @@ def refreshing_linear_reward(ctx: Context) -> RefreshingLinearReward:
 def _linear_reads(cfg) -> tuple[str, ...]:
     """The policy's own features read π_ref: the initial policy (the warm-started one, when enabled) unless
     ``reward_model.reference_policy=base``."""
-    hidden = cfg.reward_model.get("features") == "policy_hidden"
-    return ("warm_start",) if hidden and not reference_is_base(cfg) else ()
+    return reference_reads(cfg) if cfg.reward_model.get("features") == "policy_hidden" else ()
 
 
 @register_family("irl_linear", scorer=linear_scorer, reads=_linear_reads)
