@@ -147,6 +147,8 @@ RULES: list[Bound | Choice] = [
     Bound("reward_model.eval_fraction", 0, 1, high_open=True),
     at_least("reward_model.samples_per_prompt", 1),
     at_least("optimizer.benign_repeats", 1),
+    at_least("warm_start.benign_repeats", 1),
+    at_least("sft_policy.benign_repeats", 1),
     at_least("reward_model.guided_words", 0),
     positive("reward_model.linear_l2"),
     Bound("reward_model.pool_weight", 0, 1),

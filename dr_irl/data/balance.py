@@ -1,4 +1,5 @@
-"""Equalise the number of harmful prompts per category (DR-IRL's balanced dataset)."""
+"""Equalise the number of harmful prompts per category (DR-IRL's balanced dataset), and weigh the benign
+look-alikes against them."""
 
 from __future__ import annotations
 
@@ -49,3 +50,12 @@ def balance_by_category(
         out.extend(chosen)
         report[category] = {"before": sizes[category], "after": len(chosen)}
     return out + benign, report
+
+
+def repeat_benign(records: Sequence[Record], repeats: int) -> list[Record]:
+    """``records`` with every benign record ``repeats`` times (the copies appended after them), so that a
+    helpful answer weighs as much as a refusal in SFT and GRPO; ``repeats`` = 1 leaves them as they are."""
+    if repeats < 1:
+        raise ValueError(f"benign_repeats={repeats}: expected an integer >= 1")
+    benign = [r for r in records if not r.harmful]
+    return [*records, *benign * (repeats - 1)]

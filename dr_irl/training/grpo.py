@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dr_irl.config import policy_seed
+from dr_irl.data.balance import repeat_benign
 from dr_irl.distributed import is_main_process
 from dr_irl.hf_trainer import (
     JsonlMetricsCallback,
@@ -52,9 +53,7 @@ def trainer_checkpoint_step(trainer) -> int:
 def grpo_prompts(train: list, opt) -> list:
     """The GRPO training prompts: the harmful ones, and with ``include_benign`` each benign look-alike
     ``benign_repeats`` times (so refusing a benign prompt costs as often as complying with a harmful one)."""
-    prompts = [r for r in train if r.harmful or opt.include_benign]
-    benign = [r for r in prompts if not r.harmful]
-    return prompts + benign * (opt.benign_repeats - 1)
+    return repeat_benign([r for r in train if r.harmful or opt.include_benign], opt.benign_repeats)
 
 
 def grpo_reads(cfg) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from dr_irl.config import policy_seed
+from dr_irl.data.balance import repeat_benign
 from dr_irl.data.schema import Record
 from dr_irl.hf_trainer import (
     JsonlMetricsCallback,
@@ -53,9 +54,11 @@ def train_sft(
     report_to: str = "none",
     callbacks=(),
 ) -> dict:
-    """Fine-tune ``model_path`` on the demonstrations of ``records``; save the model to ``out_dir/model``."""
+    """Fine-tune ``model_path`` on the demonstrations of ``records``, each benign one ``benign_repeats`` times
+    (default 1); save the model to ``out_dir/model``."""
     from trl import SFTConfig, SFTTrainer
 
+    examples = repeat_benign(records, sft_cfg.get("benign_repeats", 1))
     seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
     args = SFTConfig(
@@ -74,7 +77,7 @@ def train_sft(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=sft_dataset(records),
+        train_dataset=sft_dataset(examples),
         processing_class=tokenizer,
         peft_config=lora_config(model_cfg.lora),
         callbacks=list(callbacks),
@@ -82,7 +85,7 @@ def train_sft(
     use_compact_progress(trainer, "SFT")
     result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
-    return {"train_loss": result.training_loss, "examples": len(records)}
+    return {"train_loss": result.training_loss, "examples": len(examples)}
 
 
 @register_method("sft")
