@@ -291,3 +291,32 @@ def test_sft_honours_max_steps_for_matched_budgets(compose_cfg, monkeypatch, tmp
     with pytest.raises(Stop):  # the warm start's config has no max_steps: its epochs decide
         sft.train_sft("m", [], tmp_path, cfg.warm_start, cfg.model, cfg.hardware, 0)
     assert seen["max_steps"] == -1
+
+
+def test_warm_start_repeats_benign_demonstrations(compose_cfg, monkeypatch, tmp_path):
+    import trl
+
+    from dr_irl.data.schema import Record
+    from dr_irl.training import sft
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_trainer(**kwargs):
+        seen["dataset"] = kwargs["train_dataset"]
+        raise Stop
+
+    monkeypatch.setattr(trl, "SFTConfig", lambda **kwargs: kwargs)
+    monkeypatch.setattr(trl, "SFTTrainer", fake_trainer)
+    monkeypatch.setattr(sft, "load_trainable_policy", lambda *a, **k: (None, None))
+    cfg = compose_cfg(["warm_start.benign_repeats=3"])
+    train = [
+        Record(id="h", prompt="harm", category="insult", label="harmful", demonstration="I can't."),
+        Record(id="b", prompt="help", category="insult", label="benign", demonstration="Sure: here."),
+    ]
+    with pytest.raises(Stop):
+        sft.train_sft("m", train, tmp_path, cfg.warm_start, cfg.model, cfg.hardware, 0)
+    completions = [row["completion"][0]["content"] for row in seen["dataset"]]
+    assert completions == ["I can't.", "Sure: here.", "Sure: here.", "Sure: here."]

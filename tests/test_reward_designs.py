@@ -9,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dr_irl.data.balance import repeat_benign
 from dr_irl.data.pair_designs import PAIR_DESIGNS, cut_to_same_length, guide_openings
 from dr_irl.data.pairs import Pair
 from dr_irl.data.schema import Record
@@ -104,6 +105,13 @@ def test_grpo_prompts_repeat_benign_look_alikes():
     assert [
         r.id for r in grpo_prompts(RECORDS, OmegaConf.create({"include_benign": False, "benign_repeats": 3}))
     ] == ["h1"]
+
+
+def test_repeat_benign_appends_copies_and_rejects_zero():
+    assert [r.id for r in repeat_benign(RECORDS, 1)] == [r.id for r in RECORDS]
+    assert [r.id for r in repeat_benign(RECORDS, 2)] == ["h1", "b1", "b1"]
+    with pytest.raises(ValueError, match="benign_repeats=0"):
+        repeat_benign(RECORDS, 0)
 
 
 def test_join_opening():
