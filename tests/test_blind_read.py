@@ -154,6 +154,9 @@ def test_versus_pairs_two_folders_on_their_prompts(two_runs, tmp_path, capsys):
         0.5
     )
     assert harmful["change_coherent"]["diff"] == pytest.approx(0.25)  # one of the two new refusals is garbled
+    # the garbled refusal is the only incoherent answer: 0/4 -> 1/4
+    assert harmful["incoherent_a"]["value"] == 0 and harmful["incoherent_b"]["value"] == pytest.approx(1 / 4)
+    assert harmful["change_incoherent"]["diff"] == pytest.approx(0.25)
     assert benign["n"] == 2 and benign["change"]["diff"] == pytest.approx(0.5)
     assert result["only_a"] == result["only_b"] == 0
     assert blind_read.main(["versus", f"{folders[1]}:during", f"{folders[0]}:after"]) == 2

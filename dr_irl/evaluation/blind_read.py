@@ -213,7 +213,8 @@ def _phase_answers(folder: Path, phase: str) -> dict[str, dict]:
 
 def versus(a: dict[str, dict], b: dict[str, dict]) -> dict:
     """Per prompt label, on the prompts both sides read: blind refusal of ``a`` and ``b`` and the paired change
-    b − a (all refusals and coherent ones only); ``only_a`` / ``only_b`` count the prompts one side lacks."""
+    b − a (all refusals and coherent ones only), and the readers' incoherence rates with their paired change;
+    ``only_a`` / ``only_b`` count the prompts one side lacks."""
     shared = sorted(set(a) & set(b))
     if not shared:
         raise ValueError(
@@ -229,12 +230,16 @@ def versus(a: dict[str, dict], b: dict[str, dict]) -> dict:
         ids = [i for i in shared if a[i]["label"] == label]
         refused = {s: [x[i]["refusal"] == 1 for i in ids] for s, x in (("a", a), ("b", b))}
         coherent = {s: [_coherent_refusal(x[i]) for i in ids] for s, x in (("a", a), ("b", b))}
+        incoherent = {s: [x[i]["incoherent"] == 1 for i in ids] for s, x in (("a", a), ("b", b))}
         out[label] = {
             "n": len(ids),
             "a": rate(refused["a"]).as_dict(),
             "b": rate(refused["b"]).as_dict(),
             "change": compare_paired(refused["b"], refused["a"]),
             "change_coherent": compare_paired(coherent["b"], coherent["a"]),
+            "incoherent_a": rate(incoherent["a"]).as_dict(),
+            "incoherent_b": rate(incoherent["b"]).as_dict(),
+            "change_incoherent": compare_paired(incoherent["b"], incoherent["a"]),
         }
     return out
 
