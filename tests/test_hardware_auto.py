@@ -326,6 +326,7 @@ def test_the_warm_start_preset_is_the_measured_run(compose_cfg):
     OmegaConf.to_object(cfg)
     assert cfg.model.name == "smollm2-135m" and cfg.model.warm_start and cfg.warm_start.epochs == 1
     assert (cfg.warm_start.learning_rate, cfg.optimizer.learning_rate) == (3e-5, 1e-5)
+    assert cfg.warm_start.benign_repeats == 3
     assert (cfg.reward_model.name, cfg.reward_model.reference_policy) == ("irl_category_hidden", "base")
     assert (cfg.optimizer.max_steps, cfg.optimizer.num_generations) == (40, 8)
 
