@@ -125,9 +125,7 @@ class WarmStartConfig:
     learning_rate: float = 1e-3
     batch_size: int = 8
     max_length: int = 96
-    benign_repeats: int = (
-        1  # each benign demonstration this many times per epoch (helpful answers vs refusals)
-    )
+    benign_repeats: int = 1  # each benign demonstration this many times per epoch (vs the refusals)
     save_steps: int = 100  # mid-stage checkpoint every N steps, resumed after a crash (0: none)
     save_total_limit: int = 2  # checkpoints kept (the last ones)
 
