@@ -73,6 +73,9 @@ class Context:
 
 
 RESUME_NEUTRAL = frozenset({"save_steps", "save_total_limit"})  # how often to checkpoint: not the result
+# Fields added to a group after runs existed: hashed only away from their default, so that the stages of those
+# runs (and the stage cache) keep their fingerprints — {(config key a stage reads, field): default}.
+HASHED_UNLESS_DEFAULT = {("warm_start", "benign_repeats"): 1, ("sft_policy", "benign_repeats"): 1}
 
 
 def _without_neutral(value: Any) -> Any:
@@ -81,6 +84,13 @@ def _without_neutral(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_neutral(v) for v in value]
     return value
+
+
+def _without_defaults(key: str, value: Any) -> Any:
+    """``value`` (the config under ``key``) without the :data:`HASHED_UNLESS_DEFAULT` fields at their default."""
+    if not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if HASHED_UNLESS_DEFAULT.get((key, k), object()) != v}
 
 
 def stage_keys(stage: Stage, cfg: DictConfig) -> tuple[str, ...]:
@@ -98,7 +108,9 @@ def fingerprint(
 ) -> str:
     """Hash of the config keys ``stage`` reads, the digests of the stages it reads and its input files."""
     selected = {
-        key: _without_neutral(OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True))
+        key: _without_defaults(
+            key, _without_neutral(OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True))
+        )
         if OmegaConf.is_config(OmegaConf.select(cfg, key))
         else OmegaConf.select(cfg, key)
         for key in stage_keys(stage, cfg)

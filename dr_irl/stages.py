@@ -91,6 +91,7 @@ def stage_warm_start(ctx: Context, out: Path) -> dict:
         ctx.cfg.hardware,
         ctx.cfg.seed,
         callbacks=[TrackerCallback(ctx.tracker, ctx.stage)],
+        benign_repeats=ctx.cfg.warm_start.benign_repeats,
     )
 
 
@@ -116,6 +117,7 @@ def stage_sft_policy(ctx: Context, out: Path) -> dict:
         ctx.cfg.hardware,
         ctx.cfg.seed,
         callbacks=[TrackerCallback(ctx.tracker, ctx.stage)],
+        benign_repeats=ctx.cfg.sft_policy.benign_repeats,
     )
 
 

@@ -296,7 +296,9 @@ def test_sft_honours_max_steps_for_matched_budgets(compose_cfg, monkeypatch, tmp
 def test_warm_start_repeats_benign_demonstrations(compose_cfg, monkeypatch, tmp_path):
     import trl
 
+    from dr_irl import stages
     from dr_irl.data.schema import Record
+    from dr_irl.pipeline import Context
     from dr_irl.training import sft
 
     seen = {}
@@ -316,7 +318,17 @@ def test_warm_start_repeats_benign_demonstrations(compose_cfg, monkeypatch, tmp_
         Record(id="h", prompt="harm", category="insult", label="harmful", demonstration="I can't."),
         Record(id="b", prompt="help", category="insult", label="benign", demonstration="Sure: here."),
     ]
+    ctx = Context(cfg, tmp_path, tracker=None)
+    monkeypatch.setattr(stages, "records", lambda ctx, split: train)
+    monkeypatch.setattr(stages, "base_model_path", lambda ctx: "m")
     with pytest.raises(Stop):
-        sft.train_sft("m", train, tmp_path, cfg.warm_start, cfg.model, cfg.hardware, 0)
+        stages.stage_warm_start(ctx, tmp_path)
     completions = [row["completion"][0]["content"] for row in seen["dataset"]]
     assert completions == ["I can't.", "Sure: here.", "Sure: here.", "Sure: here."]
+    # the SFT baseline trains on each demonstration once, whatever GRPO's prompt mix says
+    cfg = compose_cfg(["optimizer=sft", "optimizer.benign_repeats=3"])
+    monkeypatch.setattr(sft, "records", lambda ctx, split: train)
+    monkeypatch.setattr(sft, "init_policy_path", lambda ctx: "m")
+    with pytest.raises(Stop):
+        sft.run_sft(Context(cfg, tmp_path, tracker=None), tmp_path)
+    assert len(seen["dataset"]) == 2

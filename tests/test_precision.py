@@ -95,3 +95,22 @@ def test_hidden_state_readers_load_the_policy_in_model_dtype(compose_cfg, tmp_pa
     ctx = Context(compose_cfg(["eval.generation_dtype=bfloat16"]), tmp_path, tracker=None)
     model, _ = load_policy(ctx, folder, dtype=ctx.cfg.model.dtype)  # RRM's probe, demonstrations
     assert next(model.parameters()).dtype == torch.float32
+
+
+def test_benign_repeats_at_its_default_leaves_every_fingerprint_as_before_it_existed(compose_cfg):
+    """The field came after runs existed: at 1 it is not hashed (their stages resume and the cache hits)."""
+    from omegaconf import OmegaConf, open_dict
+
+    from dr_irl.pipeline import fingerprint
+    from dr_irl.stages import STAGES
+
+    def prints(cfg) -> dict[str, str]:
+        return {stage.name: fingerprint(cfg, stage, {}) for stage in STAGES if stage.cached}
+
+    default = compose_cfg([])
+    before = OmegaConf.create(OmegaConf.to_container(default))
+    with open_dict(before):  # the config as it was before the field existed
+        del before.warm_start["benign_repeats"], before.sft_policy["benign_repeats"]
+    assert prints(default) == prints(before)
+    changed = prints(compose_cfg(["warm_start.benign_repeats=3", "sft_policy.benign_repeats=2"]))
+    assert {name for name, p in prints(default).items() if changed[name] != p} >= {"warm_start", "sft_policy"}

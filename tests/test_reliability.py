@@ -408,6 +408,12 @@ def test_l_scaler_tau_and_ema_gamma_out_of_range_fail_naming_both(compose_cfg, t
     assert not (tmp_path / "stages").exists()
 
 
+def test_sft_benign_repeats_below_one_fail_naming_both(compose_cfg):
+    problems = config_problems(compose_cfg(["warm_start.benign_repeats=0", "sft_policy.benign_repeats=-1"]))
+    assert "warm_start.benign_repeats=0: must be >= 1" in problems
+    assert "sft_policy.benign_repeats=-1: must be >= 1" in problems
+
+
 def test_unknown_dpo_s_alpha_mode_fails_naming_the_choices(compose_cfg):
     problems = config_problems(compose_cfg(["optimizer=dpo_s", "optimizer.alpha_mode=bogus"]))
     assert problems == ["optimizer.alpha_mode='bogus': expected one of ['offline', 'online']"]

@@ -53,12 +53,13 @@ def train_sft(
     seed: int,
     report_to: str = "none",
     callbacks=(),
+    benign_repeats: int = 1,
 ) -> dict:
-    """Fine-tune ``model_path`` on the demonstrations of ``records``, each benign one ``benign_repeats`` times
-    (default 1); save the model to ``out_dir/model``."""
+    """Fine-tune ``model_path`` on the demonstrations of ``records``, each benign one ``benign_repeats`` times;
+    save the model to ``out_dir/model``."""
     from trl import SFTConfig, SFTTrainer
 
-    examples = repeat_benign(records, sft_cfg.get("benign_repeats", 1))
+    examples = repeat_benign(records, benign_repeats)
     seed_model_construction(seed)
     model, tokenizer = load_trainable_policy(model_path, model_cfg)
     args = SFTConfig(
@@ -85,12 +86,18 @@ def train_sft(
     use_compact_progress(trainer, "SFT")
     result = train_resumable(trainer)
     save_trained(trainer, tokenizer, out_dir / "model")
-    return {"train_loss": result.training_loss, "examples": len(examples)}
+    return {
+        "train_loss": result.training_loss,
+        "records": len(records),
+        "benign_repeats": benign_repeats,
+        "examples": len(examples),
+    }
 
 
 @register_method("sft")
 def run_sft(ctx: Context, out: Path) -> dict:
-    """SFT on every training demonstration (refusals and benign answers)."""
+    """SFT on every training demonstration (refusals and benign answers), each once (``optimizer.benign_repeats``
+    is GRPO's prompt mix; the warm start and π_SFT have their own)."""
     cfg = ctx.cfg
     summary = train_sft(
         init_policy_path(ctx),
