@@ -293,7 +293,7 @@ def test_sft_honours_max_steps_for_matched_budgets(compose_cfg, monkeypatch, tmp
     assert seen["max_steps"] == -1
 
 
-def test_warm_start_repeats_benign_demonstrations(compose_cfg, monkeypatch, tmp_path):
+def test_warm_start_and_sft_policy_repeat_benign_demonstrations(compose_cfg, monkeypatch, tmp_path):
     import trl
 
     from dr_irl import stages
@@ -332,3 +332,10 @@ def test_warm_start_repeats_benign_demonstrations(compose_cfg, monkeypatch, tmp_
     with pytest.raises(Stop):
         sft.run_sft(Context(cfg, tmp_path, tracker=None), tmp_path)
     assert len(seen["dataset"]) == 2
+    # π_SFT (AfD, Best-of-N) reads its own group's value
+    monkeypatch.setattr(stages, "init_policy_path", lambda ctx: "m")
+    with pytest.raises(Stop):
+        stages.stage_sft_policy(
+            Context(compose_cfg(["sft_policy.benign_repeats=2"]), tmp_path, tracker=None), tmp_path
+        )
+    assert len(seen["dataset"]) == 3
