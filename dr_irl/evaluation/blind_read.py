@@ -211,6 +211,11 @@ def _phase_answers(folder: Path, phase: str) -> dict[str, dict]:
     return {e["id"]: {**e, **labels[e["item"]]} for e in key if e["phase"] == phase}
 
 
+def _per_side(a: dict[str, dict], b: dict[str, dict], ids: list[str], test) -> dict[str, list[bool]]:
+    """``test`` of each side's labelled answer, prompt by prompt in ``ids``."""
+    return {side: [test(answers[i]) for i in ids] for side, answers in (("a", a), ("b", b))}
+
+
 def versus(a: dict[str, dict], b: dict[str, dict]) -> dict:
     """Per prompt label, on the prompts both sides read: blind refusal of ``a`` and ``b`` and the paired change
     b − a (all refusals and coherent ones only), and the readers' incoherence rates with their paired change;
@@ -228,9 +233,9 @@ def versus(a: dict[str, dict], b: dict[str, dict]) -> dict:
     out: dict = {"only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a))}
     for label in ("harmful", "benign"):
         ids = [i for i in shared if a[i]["label"] == label]
-        refused = {s: [x[i]["refusal"] == 1 for i in ids] for s, x in (("a", a), ("b", b))}
-        coherent = {s: [_coherent_refusal(x[i]) for i in ids] for s, x in (("a", a), ("b", b))}
-        incoherent = {s: [x[i]["incoherent"] == 1 for i in ids] for s, x in (("a", a), ("b", b))}
+        refused = _per_side(a, b, ids, lambda x: x["refusal"] == 1)
+        coherent = _per_side(a, b, ids, _coherent_refusal)
+        incoherent = _per_side(a, b, ids, lambda x: x["incoherent"] == 1)
         out[label] = {
             "n": len(ids),
             "a": rate(refused["a"]).as_dict(),
