@@ -93,6 +93,14 @@ def _without_defaults(key: str, value: Any) -> Any:
     return {k: v for k, v in value.items() if HASHED_UNLESS_DEFAULT.get((key, k), object()) != v}
 
 
+def _canonical_seed(key: str, value: Any, cfg: DictConfig) -> Any:
+    """``optimizer.seed`` equal to the run's ``seed`` hashed as unset (None): both train the same policy."""
+    if key == "optimizer" and isinstance(value, dict) and value.get("seed") is not None:
+        if value["seed"] == OmegaConf.select(cfg, "seed"):
+            return {**value, "seed": None}
+    return value
+
+
 def stage_keys(stage: Stage, cfg: DictConfig) -> tuple[str, ...]:
     """The config paths ``stage`` reads under ``cfg``."""
     return stage.keys(cfg) if callable(stage.keys) else stage.keys
@@ -108,8 +116,12 @@ def fingerprint(
 ) -> str:
     """Hash of the config keys ``stage`` reads, the digests of the stages it reads and its input files."""
     selected = {
-        key: _without_defaults(
-            key, _without_neutral(OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True))
+        key: _canonical_seed(
+            key,
+            _without_defaults(
+                key, _without_neutral(OmegaConf.to_container(OmegaConf.select(cfg, key), resolve=True))
+            ),
+            cfg,
         )
         if OmegaConf.is_config(OmegaConf.select(cfg, key))
         else OmegaConf.select(cfg, key)

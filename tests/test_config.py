@@ -74,6 +74,22 @@ def test_policy_seed_is_optimizer_seed_for_every_method_else_the_runs(compose_cf
     assert policy_seed(compose_cfg([f"optimizer={method}", "seed=3", "optimizer.seed=7"])) == 7
 
 
+def test_optimizer_seed_equal_to_the_runs_seed_fingerprints_as_unset(compose_cfg):
+    """``optimizer.seed=0`` with ``seed=0`` trains the policy ``optimizer.seed`` unset does: one stage, one cache entry."""
+    from dr_irl.pipeline import fingerprint
+    from dr_irl.stages import STAGES
+
+    def prints(overrides: list[str]) -> dict[str, str]:
+        cfg = compose_cfg(overrides)
+        return {stage.name: fingerprint(cfg, stage, {}) for stage in STAGES if stage.cached}
+
+    unset = prints(["seed=2"])
+    assert prints(["seed=2", "optimizer.seed=2"]) == unset
+    other = prints(["seed=2", "optimizer.seed=1"])
+    assert other["policy"] != unset["policy"]
+    assert other["reward_models"] == unset["reward_models"]  # the policy's seed is the policy's alone
+
+
 @pytest.mark.parametrize(
     ("module", "runner", "trainer"), [("sft", "run_sft", "train_sft"), ("dpo", "run_dpo", "train_dpo")]
 )

@@ -75,3 +75,26 @@ def test_baselines_multirun_gives_one_table(tmp_path):
     assert all("—" not in rows[m].split("|")[5] for m in rows)  # a mean reward for every method: same RMs
     for name in ("reward_curves.png", "alpha_curves.png", "refusal_vs_over_refusal.png"):
         assert (out / name).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "sweep").glob("*.yaml")))
+def test_every_run_of_every_sweep_composes_and_validates(compose_cfg, name):
+    """A typo in a sweep definition fails here, not hours into the sweep."""
+    import yaml
+
+    from dr_irl.validation import config_problems
+
+    spec = yaml.safe_load((ROOT / "sweep" / f"{name}.yaml").read_text())
+    grid = [f"{key}={values[-1]}" for key, values in spec.get("params", {}).items()]
+    for row in spec.get("rows", {"-": []}).values():
+        cfg = compose_cfg([*spec.get("overrides", []), *row, *grid])
+        assert config_problems(cfg) == [], (name, row)
+
+
+def test_the_warm_start_ablation_pairs_grpo_with_grpo_s_on_the_warm_start_run():
+    commands = sweep_commands("warm_start_ablation", [])
+    assert [next(a for a in c if a.startswith("scaler=")) for c in commands] == [
+        "scaler=clip_gap",
+        "scaler=none",
+    ]
+    assert all("experiment=warm_start_cpu" in c and "optimizer.seed=0,1,2" in c for c in commands)
