@@ -1,14 +1,13 @@
-"""Structured configs: the typed schema every composed config is validated against.
-
-Registered in Hydra's ConfigStore as ``schema``; ``conf/config.yaml`` lists it first in its defaults, so a
-misspelt key (``scaler.tauu=2``) or a wrong type fails at start-up naming the key.
-"""
+"""Structured configs: the typed schema every composed config is validated against. Registered in Hydra's
+ConfigStore as ``schema``; ``conf/config.yaml`` lists it first in its defaults, so a misspelt key
+(``scaler.tauu=2``) or a wrong type fails at start-up naming the key."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 CATEGORIES = [
     "insult",
@@ -383,14 +382,19 @@ class RunConfig:
 
 def policy_seed(cfg) -> int:
     """The seed of the aligned policy's training and sampling: ``optimizer.seed``, else the run's ``seed``.
-
     Replicates of the policy alone (``optimizer.seed=0,1,2`` with one ``seed``) share the data split, the
-    reference samples and the reward models, which depend on ``seed`` only.
-    """
+    reference samples and the reward models, which depend on ``seed`` only."""
     seed = cfg.optimizer.get("seed")
     return int(cfg.seed if seed is None else seed)
 
 
+def seed_tag(seed: int, policy: int | None) -> str:
+    """The run name's seed: ``s<seed>``, with ``-p<optimizer.seed>`` where the policy's seed differs."""
+    return f"s{seed}" if policy is None or policy == seed else f"s{seed}-p{policy}"
+
+
 def register_configs() -> None:
-    """Register the schema (``schema``) in Hydra's ConfigStore."""
+    """Register the schema (``schema``) in Hydra's ConfigStore and the run name's ``seed_tag`` resolver."""
     ConfigStore.instance().store(name="schema", node=RunConfig)
+    if not OmegaConf.has_resolver("seed_tag"):
+        OmegaConf.register_new_resolver("seed_tag", seed_tag)

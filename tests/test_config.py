@@ -74,6 +74,15 @@ def test_policy_seed_is_optimizer_seed_for_every_method_else_the_runs(compose_cf
     assert policy_seed(compose_cfg([f"optimizer={method}", "seed=3", "optimizer.seed=7"])) == 7
 
 
+def test_run_names_of_policy_seed_replicates_differ(compose_cfg):
+    """``optimizer.seed=0,1,2`` must not write three runs into one directory (or one W&B name)."""
+    names = [
+        compose_cfg(["seed=1", *extra]).run_name for extra in ([], ["optimizer.seed=1"], ["optimizer.seed=2"])
+    ]
+    assert names[0] == names[1] == "smollm2-135m-irl_category-grpo-clip_gap-s1"
+    assert names[2] == "smollm2-135m-irl_category-grpo-clip_gap-s1-p2"
+
+
 def test_optimizer_seed_equal_to_the_runs_seed_fingerprints_as_unset(compose_cfg):
     """``optimizer.seed=0`` with ``seed=0`` trains the policy ``optimizer.seed`` unset does: one stage, one cache entry."""
     from dr_irl.pipeline import fingerprint
