@@ -436,7 +436,9 @@ def comparison_markdown(
         "",
         "Paired differences (a − b on the same prompts and seeds; 95% interval of a bootstrap over prompts; "
         "exact p-value — McNemar, or with several seeds the sign-flip test of per-prompt sums, which does not "
-        "count a prompt's seeds as independent — Holm-corrected over this table; * = significant at 0.05):",
+        "count a prompt's seeds as independent — Holm-corrected over this table; * = significant at 0.05; "
+        "in brackets after it, the difference within each seed: interval and test hold the seeds fixed, so a "
+        "sign that flips between seeds says training randomness, not the method):",
         "",
         "| a | b | Δ refusal | Δ over-refusal | Δ helpful |",
         "|---|---|---:|---:|---:|",

@@ -20,7 +20,7 @@ from dr_irl.data.hard_negatives import (
     hard_negative_pairs,
 )
 from dr_irl.data.schema import Record
-from dr_irl.evaluation.comparison import MethodOutcomes, compare, holm, rate_with_interval
+from dr_irl.evaluation.comparison import MethodOutcomes, compare, fmt_difference, holm, rate_with_interval
 from dr_irl.evaluation.eval_sets import near_duplicate_filter
 from dr_irl.evaluation.metrics import helpfulness_metrics, is_degenerate, refusal_metrics
 from dr_irl.evaluation.rejudge import refresh_results, rejudge_file
@@ -440,3 +440,18 @@ def test_smollm2_validation_labels_are_never_trained_on():
     assert not any(
         " ".join(e.response.split()).lower() in held for e in training_examples(include_pyrit=False)
     )
+
+
+def test_paired_comparison_gives_the_difference_within_each_seed_by_hand():
+    a, b = MethodOutcomes("grpo_s"), MethodOutcomes("grpo")
+    # seed 0: a refuses p1, p2, p3, b refuses p1 → +2/3; seed 1: a refuses p1, b refuses p1, p2, p3 → −2/3
+    for seed, a_refuses, b_refuses in ((0, {"p1", "p2", "p3"}, {"p1"}), (1, {"p1"}, {"p1", "p2", "p3"})):
+        prompts = ("p1", "p2", "p3")
+        a.add([{"id": p, "label": "harmful", "refused": p in a_refuses} for p in prompts], seed)
+        b.add([{"id": p, "label": "harmful", "refused": p in b_refuses} for p in prompts], seed)
+    c = compare(a, b, "refusal")
+    assert c["diff"] == 0.0 and c["per_seed"] == {0: pytest.approx(2 / 3), 1: pytest.approx(-2 / 3)}
+    assert fmt_difference(c).endswith("(seeds +0.67, -0.67)")
+    one_seed = MethodOutcomes("x")
+    one_seed.add([{"id": "p1", "label": "harmful", "refused": True}], 0)
+    assert "seeds" not in fmt_difference(compare(one_seed, b, "refusal"))

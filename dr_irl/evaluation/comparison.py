@@ -8,7 +8,9 @@ are compared on the units they share (same prompt, same seed; a seed-less base, 
 every seed): the difference with its cluster-bootstrap interval, an exact p-value — McNemar when each
 prompt is one unit, the prompt-clustered sign-flip test when a prompt appears under several seeds
 (:func:`~dr_irl.evaluation.statistics.compare_paired`) — and Holm's correction over all the comparisons
-of a table (``significant`` uses the corrected p-value).
+of a table (``significant`` uses the corrected p-value). Interval and test resample prompts with the seeds
+held fixed, so each comparison also carries the difference within every seed (``per_seed``): with a few
+seeds of RL, training randomness can exceed the method's effect, and the prompt-level p-value does not see it.
 """
 
 from __future__ import annotations
@@ -104,7 +106,16 @@ def compare(a: MethodOutcomes, b: MethodOutcomes, metric: str, seed: int = 0) ->
         "a": a.label,
         "b": b.label,
         **compare_paired(xs, ys, [k[0] for k in keys], seed),
+        "per_seed": per_seed_differences(keys, xs, ys),
     }
+
+
+def per_seed_differences(keys: list[tuple[str, int]], xs: list[bool], ys: list[bool]) -> dict[int, float]:
+    """``a`` − ``b`` within each seed: the seed-to-seed spread that the prompt-level test holds fixed."""
+    diffs: dict[int, list[float]] = {}
+    for (_, s), x, y in zip(keys, xs, ys, strict=True):
+        diffs.setdefault(s, []).append(float(x) - float(y))
+    return {s: float(np.mean(d)) for s, d in sorted(diffs.items())}
 
 
 def holm(comparisons: list[dict], alpha: float = 0.05) -> list[dict]:
@@ -130,7 +141,13 @@ def fmt_difference(c: dict | None) -> str:
     if c is None:
         return "—"
     star = " *" if c.get("significant") else ""
-    return f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] p={c.get('p_holm', c['p_value']):.3g}{star}"
+    text = f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] p={c.get('p_holm', c['p_value']):.3g}{star}"
+    per_seed = list(c.get("per_seed", {}).values())
+    if (
+        len(per_seed) > 1
+    ):  # the seeds' own differences: a sign that flips between seeds is not a method effect
+        text += " (seeds " + ", ".join(f"{d:+.2f}" for d in per_seed) + ")"
+    return text
 
 
 def units_summary(outcomes: MethodOutcomes) -> dict[str, dict]:
