@@ -28,6 +28,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from dr_irl.config import seed_tag  # noqa: E402
 from dr_irl.evaluation.comparison import (  # noqa: E402
     CAPABILITY,
     MethodOutcomes,
@@ -165,10 +166,12 @@ def aggregate(runs: list[Run]) -> list[MethodSummary]:
     return sorted(summaries, key=lambda s: s.label)
 
 
-def replicate(run: Run) -> int:
-    """A run's replicate: its policy's training seed (``optimizer.seed``) when set, else the run's seed."""
+def replicate(run: Run) -> str:
+    """A run's replicate, named as its run name names it: ``s<seed>``, with ``-p<policy seed>`` where the policy
+    trained with another seed — a sweep over ``seed`` × ``optimizer.seed`` keeps every pair apart."""
+    seed = int(run.results.get("seed", 0))
     policy_seed = run.results.get("policy_seed")
-    return int(run.results.get("seed", 0) if policy_seed is None else policy_seed)
+    return seed_tag(seed, None if policy_seed is None else int(policy_seed))
 
 
 def duplicate_seeds(summaries: list[MethodSummary]) -> list[str]:
@@ -177,13 +180,13 @@ def duplicate_seeds(summaries: list[MethodSummary]) -> list[str]:
     per-prompt outcomes in the paired comparisons."""
     out = []
     for s in summaries:
-        by_seed: dict[int, list[str]] = {}
+        by_seed: dict[str, list[str]] = {}
         for run in s.runs:
             by_seed.setdefault(replicate(run), []).append(str(run.run_dir))
         for seed, dirs in sorted(by_seed.items()):
             if len(dirs) > 1:
                 out.append(
-                    f"{s.label}: {len(dirs)} runs of seed {seed} ({', '.join(dirs)}); pass one of them"
+                    f"{s.label}: {len(dirs)} runs of replicate {seed} ({', '.join(dirs)}); pass one of them"
                 )
     return out
 

@@ -264,7 +264,7 @@ def test_duplicate_seeds_of_a_method_are_reported(tmp_path):
     make_run(tmp_path / "outputs", "r0", "none", 0, {"refusal_rate": 0.5})
     make_run(tmp_path / "multirun", "r0", "none", 0, {"refusal_rate": 0.7})
     warnings = report.duplicate_seeds(report.aggregate(report.find_runs([tmp_path])))
-    assert len(warnings) == 1 and "2 runs of seed 0" in warnings[0]
+    assert len(warnings) == 1 and "2 runs of replicate s0" in warnings[0]
 
 
 def test_capability_table_and_alignment_tax_by_hand():
@@ -349,3 +349,21 @@ def test_the_report_shows_each_methods_reward_validity(tmp_path):
     assert "0.80 / 1.00" in table  # the median of 0.7 and 0.9
     assert "_skipped" not in table
     assert report.validity_markdown(report.aggregate(report.find_runs([tmp_path / "r0"]))).count("0.70") == 1
+
+
+def test_a_sweep_over_seed_and_policy_seed_keeps_every_pair_apart(tmp_path):
+    """``seed`` × ``optimizer.seed`` (sweep/ablation.yaml): runs (0, p2) and (1, p2) are two replicates, each
+    paired with the base of its own data seed, not one overwriting the other."""
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        run = make_run(root, f"grpo{seed}", "none", seed, {"refusal_rate": 1.0})
+        results = json.loads((run / "results.json").read_text())
+        (run / "results.json").write_text(json.dumps({**results, "policy_seed": 2}))
+        _generations(run, [seed == 0] * 4, [])
+        _generations(run, [False] * 4, [], stage="eval_base")
+    summaries = report.aggregate(report.find_runs([root]))
+    assert report.duplicate_seeds(summaries) == []
+    assert sorted(report.replicate(r) for r in summaries[0].runs) == ["s0-p2", "s1-p2"]
+    _, comparisons = report.comparison_markdown(summaries)
+    vs_base = next(c for c in comparisons if c["b"] == "base" and c["metric"] == "refusal")
+    assert vs_base["n"] == 8 and vs_base["per_seed"] == {"s0-p2": 1.0, "s1-p2": 0.0}

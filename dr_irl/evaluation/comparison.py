@@ -37,12 +37,13 @@ CAPABILITY = "capability:"  # metric prefix of a capability set's per-item accur
 
 @dataclass
 class MethodOutcomes:
-    """Per-unit outcomes of one method: ``values[metric][(prompt id, seed)] = bool``."""
+    """Per-unit outcomes of one method: ``values[metric][(prompt id, seed)] = bool`` (the seed an int, or a
+    replicate name such as ``s0-p1``)."""
 
     label: str
-    values: dict[str, dict[tuple[str, int], bool]] = field(default_factory=dict)
+    values: dict[str, dict[tuple[str, int | str], bool]] = field(default_factory=dict)
 
-    def add(self, rows: Iterable[dict], seed: int, main_set: str = "heldout") -> None:
+    def add(self, rows: Iterable[dict], seed: int | str, main_set: str = "heldout") -> None:
         for row in rows:
             if row.get("set", main_set) != main_set:
                 continue
@@ -50,7 +51,7 @@ class MethodOutcomes:
                 if row.get("label") == label and row.get(key) is not None:
                     self.values.setdefault(metric, {})[(str(row["id"]), seed)] = bool(row[key])
 
-    def add_capability(self, rows: Iterable[dict], seed: int) -> None:
+    def add_capability(self, rows: Iterable[dict], seed: int | str) -> None:
         """Capability items (``capability.jsonl`` rows ``{set, index, correct}``) as ``capability:<set>``."""
         for row in rows:
             units = self.values.setdefault(f"{CAPABILITY}{row['set']}", {})
@@ -61,7 +62,7 @@ class MethodOutcomes:
         return sorted(m.removeprefix(CAPABILITY) for m in self.values if m.startswith(CAPABILITY))
 
     @property
-    def seeds(self) -> list[int]:
+    def seeds(self) -> list[int | str]:
         return sorted({s for units in self.values.values() for _, s in units})
 
 
@@ -71,7 +72,7 @@ def read_generations(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def rate_with_interval(units: dict[tuple[str, int], bool], seed: int = 0) -> dict:
+def rate_with_interval(units: dict[tuple[str, int | str], bool], seed: int = 0) -> dict:
     """Mean outcome with a 95% bootstrap interval that resamples prompts (clusters of their seeds).
 
     When every unit has the same outcome the bootstrap collapses to a zero-width interval; the Wilson
@@ -110,9 +111,11 @@ def compare(a: MethodOutcomes, b: MethodOutcomes, metric: str, seed: int = 0) ->
     }
 
 
-def per_seed_differences(keys: list[tuple[str, int]], xs: list[bool], ys: list[bool]) -> dict[int, float]:
+def per_seed_differences(
+    keys: list[tuple[str, int | str]], xs: list[bool], ys: list[bool]
+) -> dict[int | str, float]:
     """``a`` − ``b`` within each seed: the seed-to-seed spread that the prompt-level test holds fixed."""
-    diffs: dict[int, list[float]] = {}
+    diffs: dict[int | str, list[float]] = {}
     for (_, s), x, y in zip(keys, xs, ys, strict=True):
         diffs.setdefault(s, []).append(float(x) - float(y))
     return {s: float(np.mean(d)) for s, d in sorted(diffs.items())}
