@@ -146,9 +146,8 @@ def fmt_difference(c: dict | None) -> str:
     star = " *" if c.get("significant") else ""
     text = f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] p={c.get('p_holm', c['p_value']):.3g}{star}"
     per_seed = list(c.get("per_seed", {}).values())
-    if (
-        len(per_seed) > 1
-    ):  # the seeds' own differences: a sign that flips between seeds is not a method effect
+    # the seeds' own differences: a sign that flips between seeds is not a method effect
+    if len(per_seed) > 1:
         text += " (seeds " + ", ".join(f"{d:+.2f}" for d in per_seed) + ")"
     return text
 
