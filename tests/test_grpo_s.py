@@ -2,10 +2,12 @@
 
 import math
 from collections import defaultdict
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from trl import GRPOTrainer
 
 from dr_irl.scaling import DynamicRewardScaler
@@ -158,3 +160,40 @@ def test_an_evaluation_batch_is_neither_scaled_nor_logged(monkeypatch, tmp_path)
     assert torch.equal(out["advantages"], adv) and torch.equal(scaler.gap_ema, ema)
     assert {k: list(v) for k, v in trainer._metrics["train"].items()} == metrics
     assert not trainer._metrics["eval"] and not (tmp_path / "rollouts.jsonl").exists()
+
+
+class CastCounter(TorchDispatchMode):
+    """Counts dtype casts (``aten._to_copy``) under it."""
+
+    def __init__(self):
+        super().__init__()
+        self.casts = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.casts += func is torch.ops.aten._to_copy.default
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("mixed_precision", [True, False])
+def test_rollouts_cast_the_weights_once_per_generation_under_mixed_precision(monkeypatch, mixed_precision):
+    """accelerate wraps each forward in autocast, and leaving the outermost region drops the cache of bf16
+    weights; GRPO-S generates inside one region, so a 4-step "generation" of a Linear casts its weight and
+    bias once (+ the input per step: 2 + 4 casts) instead of at every step (3 × 4). In fp32 nothing changes."""
+    layer = torch.nn.Linear(4, 4)  # trainable: autocast may cache its bf16 copies
+    region = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if mixed_precision else nullcontext
+    forward = region()(layer.forward) if mixed_precision else layer.forward  # as accelerate's prepare() does
+    x = torch.randn(2, 4)
+
+    def generate(self, *args, **kwargs):
+        with torch.no_grad():
+            return [forward(x).dtype for _ in range(4)]
+
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", generate)
+    trainer = object.__new__(GRPOSTrainer)
+    trainer.accelerator = SimpleNamespace(autocast=region)
+    with CastCounter() as outside:
+        generate(trainer)
+    with CastCounter() as inside:
+        dtypes = trainer._generate_single_turn()
+    assert dtypes == [torch.bfloat16 if mixed_precision else torch.float32] * 4
+    assert (outside.casts, inside.casts) == ((12, 6) if mixed_precision else (0, 0))

@@ -79,6 +79,13 @@ class GRPOSTrainer(RolloutLogMixin, RewardRefreshMixin, ScalerStateMixin, GRPOTr
             inputs["gap"] = (demo - last["rewards"]).float()
         return inputs
 
+    def _generate_single_turn(self, *args, **kwargs):
+        """Rollouts inside one autocast region under mixed precision (``hardware.bf16``): accelerate wraps
+        each forward in its own, and leaving the outermost region drops autocast's cache of bf16 weights, so
+        without this every decoding step would cast the weights again. Without mixed precision: unchanged."""
+        with self.accelerator.autocast():
+            return super()._generate_single_turn(*args, **kwargs)
+
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
         if not self.model.training:  # evaluation batches must not move the EMA, nor join the rollout log
