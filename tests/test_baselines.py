@@ -181,6 +181,8 @@ def baseline_dir(tmp_path_factory):
         ("best_of_n", "none", ["reward_model=afd", "reward_model.afd_variant=log_ratio"]),
         ("best_of_n", "none", ["reward_model=representation", "optimizer.sample_from=init"]),
         ("grpo", "clip_gap", ["reward_model=bradley_terry"]),
+        # bf16 mixed precision on the CPU (hardware=auto's choice where the CPU has bf16 arithmetic): SFT, GRPO-S
+        ("grpo", "clip_gap", ["hardware=cpu", "hardware.bf16=true", "model.warm_start=true"]),
     ],
 )
 def test_each_baseline_runs_end_to_end(compose_cfg, baseline_dir, optimizer, scaler, reward):

@@ -29,15 +29,18 @@ CLASSIFIERS = "reward_model=irl_category_classifier"
 
 @pytest.fixture
 def gpus(monkeypatch):
-    """gpus(count, gb, bf16=True): make torch.cuda report ``count`` GPUs of ``gb`` GB."""
+    """gpus(count, gb, bf16=True, cpu_bf16=False): make torch.cuda report ``count`` GPUs of ``gb`` GB, and the
+    CPU native bf16 arithmetic or not."""
+    from dr_irl.models import precision
 
-    def _set(count: int, gb: float = 80, bf16: bool = True):
+    def _set(count: int, gb: float = 80, bf16: bool = True, cpu_bf16: bool = False):
         props = SimpleNamespace(total_memory=int(gb * GB), name="Simulated GPU")
         monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
         monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: props)
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
         monkeypatch.setattr(machine_module, "host_memory", lambda: int(HOST_RAM))
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda *a, **k: cpu_bf16)
         monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
         return probe_machine()
 
@@ -79,6 +82,17 @@ def test_cpu_machine_resolves_the_default_to_cpu_and_todays_budget(compose_cfg, 
     assert after.pop("recipe") == {"name": "cpu_smoke"} and before.pop("recipe") == {"name": "auto"}
     assert after == before
     assert (res.cfg.optimizer.max_steps, res.cfg.optimizer.num_generations) == (40, 8)
+
+
+def test_a_cpu_with_native_bf16_trains_in_mixed_precision_unless_told_otherwise(compose_cfg, gpus):
+    machine = gpus(0, cpu_bf16=True)
+    assert machine.bf16 and not gpus(0).bf16
+    res = resolved(compose_cfg, machine)
+    assert res.overrides == ["hardware=cpu", "hardware.bf16=true", "recipe=cpu_smoke"]
+    assert res.cfg.hardware.bf16 is True and res.cfg.hardware.use_cpu
+    assert "bf16 mixed precision: native bf16 arithmetic on this CPU" in res.lines[0]
+    res = resolved(compose_cfg, machine, "hardware.bf16=false")  # the command line wins
+    assert res.cfg.hardware.bf16 is False and not any("bf16" in o for o in res.overrides)
 
 
 def test_the_tests_fast_settings_still_resolve_to_cpu(compose_cfg, gpus):

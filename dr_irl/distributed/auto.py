@@ -7,7 +7,9 @@ the memory estimate (``dr_irl.distributed.memory``). Options named on the comman
 | 1 GPU | ``gpu`` when the estimate fits, else ``zero3_offload`` (one DeepSpeed process), else refused |
 | N > 1 GPUs | ``zero2`` (all N) when policy, reference and Adam states fit per GPU, else ``zero3``, else ``zero3_offload`` |
 
-bf16 wherever the GPUs support it (``hardware.bf16=false`` otherwise). ``recipe=auto`` resolves to
+bf16 mixed precision wherever the GPUs support it (``hardware.bf16=false`` otherwise), and on a CPU with native
+bf16 arithmetic (AVX512-BF16 or AMX: a GRPO step runs about twice as fast there, docs/performance.md); a CPU
+without it keeps fp32, where bf16 is emulated and slower. ``recipe=auto`` resolves to
 ``cpu_smoke`` on the CPU and ``paper`` on GPUs. "Fits" means the estimate's peak stays within
 ``HEADROOM`` of the GPU's memory and what DeepSpeed offloads within ``HEADROOM`` of the host's RAM.
 """
@@ -82,9 +84,15 @@ def processes_asked(base: DictConfig, explicit: set[str], machine: Machine) -> i
 
 
 def _cpu(
-    compose: Composer, base: DictConfig, shapes: RunShapes, machine: Machine, recipe: list[str]
+    compose: Composer,
+    base: DictConfig,
+    shapes: RunShapes,
+    machine: Machine,
+    explicit: set[str],
+    recipe: list[str],
 ) -> Resolution:
-    overrides = ["hardware=cpu", *recipe]
+    bf16 = ["hardware.bf16=true"] if machine.bf16 and "hardware.bf16" not in explicit else []
+    overrides = ["hardware=cpu", *bf16, *recipe]
     cfg = compose(overrides)
     policy = shapes.policy
     estimate = estimate_memory(cfg, shapes)
@@ -93,6 +101,8 @@ def _cpu(
     if too_big or needed > HEADROOM * machine.host_memory:
         raise HardwareUnfitError(_cpu_refusal(compose, cfg, shapes, machine, needed), overrides)
     why = "no CUDA GPU visible" if not machine.simulated else f"{machine.describe()}"
+    if cfg.hardware.bf16:
+        why += "; bf16 mixed precision" + (": native bf16 arithmetic on this CPU" if bf16 else "")
     return Resolution(overrides, cfg, machine, [f"hardware=auto → cpu ({why})"], estimate)
 
 
@@ -190,7 +200,7 @@ def resolve(compose: Composer, machine: Machine, explicit: set[str]) -> Resoluti
     on_cpu = machine.gpus == 0
     recipe = [f"recipe={'cpu_smoke' if on_cpu else 'paper'}"] if recipe_auto else []
     if on_cpu:
-        resolution = _cpu(compose, base, shapes, machine, recipe)
+        resolution = _cpu(compose, base, shapes, machine, explicit, recipe)
     else:
         resolution = _gpus(compose, base, shapes, machine, explicit, recipe)
     if recipe_auto:

@@ -1,5 +1,8 @@
 """The machine a run starts on: visible CUDA GPUs, their memory and bf16 support, host RAM.
 
+``bf16`` is native bfloat16 arithmetic where the run trains: every visible GPU's, or with no GPU the CPU's
+(AVX512-BF16 or AMX, :func:`dr_irl.models.precision.cpu_has_native_bf16`).
+
 ``probe_machine`` asks torch.cuda (tests patch those queries to simulate machines); ``simulated_machine``
 reads a spec such as ``8x80`` (8 GPUs of 80 GB) for ``plan_machine=...``: the plan another machine would get.
 """
@@ -17,7 +20,7 @@ GB = 1e9  # decimal gigabytes, as GPU data sheets and the memory plan count them
 class Machine:
     gpus: int
     gpu_memory: int = 0  # bytes of the smallest visible GPU
-    bf16: bool = False  # every visible GPU supports bfloat16
+    bf16: bool = False  # every visible GPU supports bfloat16; with none, the CPU computes bf16 natively
     host_memory: int = 0  # bytes of RAM
     gpu_name: str = ""
     simulated: bool = False
@@ -45,9 +48,11 @@ def probe_machine() -> Machine:
     """This machine, as torch.cuda sees it (``CUDA_VISIBLE_DEVICES`` respected)."""
     import torch
 
+    from dr_irl.models.precision import cpu_has_native_bf16
+
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if not count:
-        return Machine(gpus=0, host_memory=host_memory())
+        return Machine(gpus=0, host_memory=host_memory(), bf16=cpu_has_native_bf16())
     props = [torch.cuda.get_device_properties(i) for i in range(count)]
     return Machine(
         gpus=count,
@@ -65,7 +70,8 @@ SPEC = re.compile(
 
 
 def simulated_machine(spec: str) -> Machine:
-    """``8x80`` → 8 GPUs of 80 GB with bf16; ``0`` → no GPU; ``,ram=512`` sets the host RAM in GB.
+    """``8x80`` → 8 GPUs of 80 GB with bf16; ``0`` → no GPU (a CPU without bf16 arithmetic); ``,ram=512``
+    sets the host RAM in GB.
 
     Without ``ram`` the host gets twice the GPUs' total memory (at least 256 GB), like an 8-GPU server.
     """
