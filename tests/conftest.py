@@ -22,6 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Small settings that keep an end-to-end run of the tiny model at tens of seconds.
 TINY_RUN = [
     "model=tiny",
+    "hardware.bf16=false",  # fp32 on every machine (hardware=auto takes bf16 where the CPU has it)
     "logger=none",
     "dataset.max_per_category=6",
     "warm_start.epochs=1",

@@ -191,6 +191,7 @@ def test_rollouts_cast_the_weights_once_per_generation_under_mixed_precision(mon
     monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", generate)
     trainer = object.__new__(GRPOSTrainer)
     trainer.accelerator = SimpleNamespace(autocast=region)
+    trainer.use_vllm = False
     with CastCounter() as outside:
         generate(trainer)
     with CastCounter() as inside:

@@ -86,13 +86,31 @@ def test_cpu_machine_resolves_the_default_to_cpu_and_todays_budget(compose_cfg, 
 
 def test_a_cpu_with_native_bf16_trains_in_mixed_precision_unless_told_otherwise(compose_cfg, gpus):
     machine = gpus(0, cpu_bf16=True)
-    assert machine.bf16 and not gpus(0).bf16
+    assert machine.cpu_bf16 and not gpus(0).cpu_bf16
     res = resolved(compose_cfg, machine)
     assert res.overrides == ["hardware=cpu", "hardware.bf16=true", "recipe=cpu_smoke"]
     assert res.cfg.hardware.bf16 is True and res.cfg.hardware.use_cpu
     assert "bf16 mixed precision: native bf16 arithmetic on this CPU" in res.lines[0]
     res = resolved(compose_cfg, machine, "hardware.bf16=false")  # the command line wins
     assert res.cfg.hardware.bf16 is False and not any("bf16" in o for o in res.overrides)
+    assert (
+        resolved(compose_cfg, machine, "hardware=cpu").cfg.hardware.bf16 is False
+    )  # typed by hand: plain fp32
+
+
+def test_a_preset_that_pins_the_cpu_gets_mixed_precision_where_the_cpu_has_bf16(compose_cfg, gpus):
+    """experiment=warm_start_cpu pins hardware=cpu (the measured CPU run, also on a GPU machine)."""
+    for machine in (gpus(0, cpu_bf16=True), gpus(8, 80, cpu_bf16=True)):
+        res = resolved(compose_cfg, machine, "experiment=warm_start_cpu")
+        assert (
+            res.overrides == ["hardware.bf16=true"]
+            and res.cfg.hardware.name == "cpu"
+            and res.cfg.hardware.bf16
+        )
+        assert "native bf16 arithmetic on this CPU" in res.lines[0]
+    assert resolved(compose_cfg, gpus(0), "experiment=warm_start_cpu").cfg.hardware.bf16 is False
+    res = resolved(compose_cfg, gpus(0, cpu_bf16=True), "experiment=warm_start_cpu", "hardware.bf16=false")
+    assert res.cfg.hardware.bf16 is False and res.overrides == []
 
 
 def test_the_tests_fast_settings_still_resolve_to_cpu(compose_cfg, gpus):

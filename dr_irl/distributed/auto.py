@@ -8,8 +8,9 @@ the memory estimate (``dr_irl.distributed.memory``). Options named on the comman
 | N > 1 GPUs | ``zero2`` (all N) when policy, reference and Adam states fit per GPU, else ``zero3``, else ``zero3_offload`` |
 
 bf16 mixed precision wherever the GPUs support it (``hardware.bf16=false`` otherwise), and on a CPU with native
-bf16 arithmetic (AVX512-BF16 or AMX: a GRPO step runs about twice as fast there, docs/performance.md); a CPU
-without it keeps fp32, where bf16 is emulated and slower. ``recipe=auto`` resolves to
+bf16 arithmetic (AVX512-BF16 or AMX: a GRPO step runs about twice as fast there, docs/performance.md), also
+when a preset pins ``hardware=cpu``; a CPU without it keeps fp32, where bf16 is emulated and slower, and so does
+``hardware=cpu`` typed on the command line. ``recipe=auto`` resolves to
 ``cpu_smoke`` on the CPU and ``paper`` on GPUs. "Fits" means the estimate's peak stays within
 ``HEADROOM`` of the GPU's memory and what DeepSpeed offloads within ``HEADROOM`` of the host's RAM.
 """
@@ -91,7 +92,7 @@ def _cpu(
     explicit: set[str],
     recipe: list[str],
 ) -> Resolution:
-    bf16 = ["hardware.bf16=true"] if machine.bf16 and "hardware.bf16" not in explicit else []
+    bf16 = cpu_mixed_precision(machine, explicit)
     overrides = ["hardware=cpu", *bf16, *recipe]
     cfg = compose(overrides)
     policy = shapes.policy
@@ -104,6 +105,13 @@ def _cpu(
     if cfg.hardware.bf16:
         why += "; bf16 mixed precision" + (": native bf16 arithmetic on this CPU" if bf16 else "")
     return Resolution(overrides, cfg, machine, [f"hardware=auto → cpu ({why})"], estimate)
+
+
+def cpu_mixed_precision(machine: Machine, explicit: set[str]) -> list[str]:
+    """``hardware.bf16=true`` for a CPU run on a CPU with native bf16 arithmetic, unless the command line named
+    ``hardware.bf16`` or ``hardware`` itself (``hardware=cpu`` typed by hand is the plain fp32 CPU run)."""
+    chosen = {"hardware", "hardware.bf16"} & explicit
+    return ["hardware.bf16=true"] if machine.cpu_bf16 and not chosen else []
 
 
 def _cpu_refusal(compose: Composer, cfg: DictConfig, shapes: RunShapes, machine: Machine, needed: int) -> str:
@@ -189,13 +197,19 @@ def resolve(compose: Composer, machine: Machine, explicit: set[str]) -> Resoluti
     """
     base = compose([])
     hardware_auto, recipe_auto = base.hardware.name == "auto", base.recipe.name == "auto"
-    if not hardware_auto and not recipe_auto:
-        return Resolution([], base, machine)
-    if not hardware_auto:
-        recipe = "cpu_smoke" if base.hardware.use_cpu else "paper"
-        overrides = [f"recipe={recipe}"]
-        line = f"recipe=auto → {recipe} (hardware={base.hardware.name})"
-        return Resolution(overrides, compose(overrides), machine, [line])
+    if not hardware_auto:  # named by the command line or a preset (experiment=warm_start_cpu pins the CPU)
+        on_cpu_preset = base.hardware.name == "cpu" and not base.hardware.bf16
+        overrides = cpu_mixed_precision(machine, explicit) if on_cpu_preset else []
+        lines = (
+            ["hardware=cpu (preset) + bf16 mixed precision: native bf16 arithmetic on this CPU"]
+            if overrides
+            else []
+        )
+        if recipe_auto:
+            recipe = "cpu_smoke" if base.hardware.use_cpu else "paper"
+            overrides.append(f"recipe={recipe}")
+            lines.append(f"recipe=auto → {recipe} (hardware={base.hardware.name})")
+        return Resolution(overrides, compose(overrides) if overrides else base, machine, lines)
     shapes = run_shapes(base)
     on_cpu = machine.gpus == 0
     recipe = [f"recipe={'cpu_smoke' if on_cpu else 'paper'}"] if recipe_auto else []

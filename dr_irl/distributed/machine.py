@@ -1,7 +1,7 @@
 """The machine a run starts on: visible CUDA GPUs, their memory and bf16 support, host RAM.
 
-``bf16`` is native bfloat16 arithmetic where the run trains: every visible GPU's, or with no GPU the CPU's
-(AVX512-BF16 or AMX, :func:`dr_irl.models.precision.cpu_has_native_bf16`).
+``cpu_bf16``: the CPU computes bf16 natively (AVX512-BF16 or AMX, :func:`dr_irl.models.precision.cpu_has_native_bf16`),
+what a CPU run's mixed precision needs.
 
 ``probe_machine`` asks torch.cuda (tests patch those queries to simulate machines); ``simulated_machine``
 reads a spec such as ``8x80`` (8 GPUs of 80 GB) for ``plan_machine=...``: the plan another machine would get.
@@ -20,7 +20,8 @@ GB = 1e9  # decimal gigabytes, as GPU data sheets and the memory plan count them
 class Machine:
     gpus: int
     gpu_memory: int = 0  # bytes of the smallest visible GPU
-    bf16: bool = False  # every visible GPU supports bfloat16; with none, the CPU computes bf16 natively
+    bf16: bool = False  # every visible GPU supports bfloat16
+    cpu_bf16: bool = False  # the CPU computes bfloat16 natively
     host_memory: int = 0  # bytes of RAM
     gpu_name: str = ""
     simulated: bool = False
@@ -52,7 +53,7 @@ def probe_machine() -> Machine:
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if not count:
-        return Machine(gpus=0, host_memory=host_memory(), bf16=cpu_has_native_bf16())
+        return Machine(gpus=0, host_memory=host_memory(), cpu_bf16=cpu_has_native_bf16())
     props = [torch.cuda.get_device_properties(i) for i in range(count)]
     return Machine(
         gpus=count,
@@ -60,6 +61,7 @@ def probe_machine() -> Machine:
         bf16=bool(torch.cuda.is_bf16_supported()),
         host_memory=host_memory(),
         gpu_name=str(props[0].name),
+        cpu_bf16=cpu_has_native_bf16(),
     )
 
 

@@ -82,7 +82,10 @@ class GRPOSTrainer(RolloutLogMixin, RewardRefreshMixin, ScalerStateMixin, GRPOTr
     def _generate_single_turn(self, *args, **kwargs):
         """Rollouts inside one autocast region under mixed precision (``hardware.bf16``): accelerate wraps
         each forward in its own, and leaving the outermost region drops autocast's cache of bf16 weights, so
-        without this every decoding step would cast the weights again. Without mixed precision: unchanged."""
+        without this every decoding step would cast the weights again. Without mixed precision, or with vLLM
+        (its own engine; the weight sync merges LoRA adapters): unchanged."""
+        if self.use_vllm:
+            return super()._generate_single_turn(*args, **kwargs)
         with self.accelerator.autocast():
             return super()._generate_single_turn(*args, **kwargs)
 
