@@ -27,12 +27,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 ARMS = ("none", "clip_gap")  # A = GRPO, B = GRPO-S
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+T = TypeVar("T")
 
 
 @dataclass
@@ -180,6 +182,21 @@ def timed_fixed_length_steps(clock: Callable[[], float]) -> Iterator[tuple[list[
         yield steps, hooks
 
 
+def interleaved(
+    arms: Sequence[str], rounds: int, run_one: Callable[[str], T], label: str, step: Callable[[T], float]
+) -> tuple[list[T], list[float]]:
+    """Each arm run in turn, ``rounds`` times over (A B A B …, so a busy machine slows every arm alike): the
+    runs, and the 1-min load average before the first and after each."""
+    loads = [os.getloadavg()[0]]
+    runs = []
+    for r in range(rounds):
+        for arm in arms:
+            runs.append(run_one(arm))
+            loads.append(os.getloadavg()[0])
+            print(f"{label} {r + 1} {arm}: median step {step(runs[-1]):.3f} s", flush=True)
+    return runs, loads
+
+
 def torch_threads() -> int:
     import torch
 
@@ -257,13 +274,9 @@ def main(argv: list[str] | None = None) -> list[RunTimes]:
     ]
     # the stages before the policy, and one warm-up policy run (imports, allocator, thread pools)
     run_arm([*base, "optimizer.max_steps=2"], ARMS[0], run_dir, clock)
-    loads = [os.getloadavg()[0]]
-    runs = []
-    for pair in range(args.pairs):
-        for scaler in ARMS:
-            runs.append(run_arm(base, scaler, run_dir, clock))
-            loads.append(os.getloadavg()[0])
-            print(f"pair {pair + 1} {scaler}: median step {runs[-1].step:.3f} s", flush=True)
+    runs, loads = interleaved(
+        ARMS, args.pairs, lambda scaler: run_arm(base, scaler, run_dir, clock), "pair", lambda r: r.step
+    )
     print(
         f"\nGRPO (A, scaler=none) vs GRPO-S (B, scaler=clip_gap), model={args.model}, {args.steps} steps per "
         f"run (first left out), rollouts of exactly {args.completion} tokens, A B A B × {args.pairs}; "

@@ -36,7 +36,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.grpo_overhead import CLOCKS, compose_cfg, fixed_length, method_timer, patched, torch_threads  # noqa: E402
+from bench.grpo_overhead import (  # noqa: E402
+    CLOCKS,
+    compose_cfg,
+    fixed_length,
+    interleaved,
+    method_timer,
+    patched,
+    torch_threads,
+)
 
 ARMS = {  # name: (the GRPO trainer's bf16, generation in one autocast region)
     "fp32": (False, True),
@@ -179,13 +187,9 @@ def main(argv: list[str] | None = None) -> list[ArmRun]:
     ]
     run_arm([*base, "optimizer.max_steps=2"], "fp32", run_dir, clock)  # the stages before; warm-up
     base.append("stage_cache=false")  # a cached policy would skip the steps to time
-    loads = [os.getloadavg()[0]]
-    runs = []
-    for cycle in range(args.cycles):
-        for arm in ARMS:
-            runs.append(run_arm(base, arm, run_dir, clock))
-            loads.append(os.getloadavg()[0])
-            print(f"cycle {cycle + 1} {arm}: median step {runs[-1].median():.2f} s", flush=True)
+    runs, loads = interleaved(
+        list(ARMS), args.cycles, lambda arm: run_arm(base, arm, run_dir, clock), "cycle", ArmRun.median
+    )
     print(
         f"\nGRPO step in fp32 and bf16 mixed precision, model={args.model}, {args.steps} steps per run (first "
         f"left out), rollouts of exactly {args.completion} tokens, {' / '.join(ARMS)} × {args.cycles}; {args.clock} "

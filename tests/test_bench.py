@@ -1,5 +1,6 @@
 """The benchmarks' arithmetic: the GPU step bench (the run itself needs a GPU: `make bench-gpu`), the
-generation bench and the interleaved GRPO / GRPO-S overhead bench (`make bench`)."""
+generation bench, the interleaved GRPO / GRPO-S overhead bench (`make bench`) and the precision bench
+(`make bench-precision`)."""
 
 import sys
 
@@ -11,6 +12,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import cod_vs_cot  # noqa: E402
 import generation as generation_bench  # noqa: E402
 import grpo_overhead  # noqa: E402
+import grpo_precision  # noqa: E402
 from grpo_step import throughput  # noqa: E402
 
 
@@ -180,3 +182,21 @@ def test_cod_vs_cot_rows_and_batch_ratios_by_hand():
     assert cod_vs_cot.batch_ratio(cod + cot, 2, "seconds") == pytest.approx((5 / 3 + 3) / 2)
     table = cod_vs_cot.format_table({"cod": row, "cot": cod_vs_cot.summarise(cot)}, 3.1667, 2.3333, "m")
     assert "| cod | 20.0 | 20 | 2.00 | 0.67 | 0.33 |" in table and "tokens 3.17×" in table
+
+
+# --------------------------------------------------------------- bench/grpo_precision.py's arithmetic
+
+
+def test_grpo_precision_sums_calls_per_step_and_reports_ratios_by_hand():
+    # two calls of a part per step over 3 steps: [1+2, 3+4, 5+6]
+    assert grpo_precision.per_step([1, 2, 3, 4, 5, 6], 3) == [3, 7, 11]
+    with pytest.raises(ValueError, match="do not divide"):
+        grpo_precision.per_step([1, 2, 3], 2)
+    parts = {"generate": [1.0], "reward": [0.5], "logp forwards": [1.5]}  # a step of 10 s: 7 s backward
+    fp32, per_forward, bf16 = (
+        grpo_precision.ArmRun(a, [s], parts) for a, s in zip(grpo_precision.ARMS, (10, 8, 5), strict=True)
+    )
+    report = grpo_precision.format_report([fp32, per_forward, bf16])
+    assert "| step | 10.000 | 8.000 | 5.000 | 1.25× | 2.00× |" in report
+    assert "| backward + optimiser | 7.000 | 5.000 | 2.000 | 1.40× | 3.50× |" in report
+    assert "step fp32 / bf16, per cycle: 2.00 (median 2.00×)" in report

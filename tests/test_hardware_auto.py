@@ -93,9 +93,8 @@ def test_a_cpu_with_native_bf16_trains_in_mixed_precision_unless_told_otherwise(
     assert "bf16 mixed precision: native bf16 arithmetic on this CPU" in res.lines[0]
     res = resolved(compose_cfg, machine, "hardware.bf16=false")  # the command line wins
     assert res.cfg.hardware.bf16 is False and not any("bf16" in o for o in res.overrides)
-    assert (
-        resolved(compose_cfg, machine, "hardware=cpu").cfg.hardware.bf16 is False
-    )  # typed by hand: plain fp32
+    # typed by hand: the plain fp32 CPU run
+    assert resolved(compose_cfg, machine, "hardware=cpu").cfg.hardware.bf16 is False
 
 
 def test_a_preset_that_pins_the_cpu_gets_mixed_precision_where_the_cpu_has_bf16(compose_cfg, gpus):
